@@ -1,0 +1,140 @@
+import { randomId, constantTimeEqual } from '../lib/crypto.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { EventBus } from '../events/bus.ts';
+import type { AuditLog } from '../audit/log.ts';
+import { drawCodes, isCodeShaped, type Challenge, type ChallengeMode, type ChallengeState, type Delivery, type DenyReason, type RequestContext } from './challenge.ts';
+import type { ChallengeStore } from './store.ts';
+import { challengeErrors } from './errors.ts';
+
+export interface StartChallenge {
+  nationalId: string | null;
+  interactionUid: string;
+  clientId: string;
+  clientName: string;
+  mode: ChallengeMode;
+  delivery: Delivery;
+  context: RequestContext;
+}
+
+/** The challenge's life: creation, settlement by a device, expiry, single use by the login page. */
+export class ChallengeService {
+  readonly #store: ChallengeStore;
+  readonly #bus: EventBus;
+  readonly #clock: Clock;
+  readonly #audit: AuditLog;
+  readonly #ttlMs: number;
+
+  constructor(deps: { store: ChallengeStore; bus: EventBus; clock: Clock; audit: AuditLog; ttlSeconds: number }) {
+    this.#store = deps.store;
+    this.#bus = deps.bus;
+    this.#clock = deps.clock;
+    this.#audit = deps.audit;
+    this.#ttlMs = deps.ttlSeconds * 1000;
+  }
+
+  async start(input: StartChallenge): Promise<Challenge> {
+    const now = this.#clock.now();
+    const challenge: Challenge = {
+      id: randomId(),
+      ...input,
+      ...drawCodes(input.mode),
+      state: 'pending',
+      reason: null,
+      deviceId: null,
+      createdAt: now,
+      expiresAt: now + this.#ttlMs,
+      settledAt: null,
+      consumedAt: null,
+    };
+    await this.#store.create(challenge);
+    await this.#audit.append({
+      actor: `browser:${input.context.ip}`,
+      event: 'challenge.created',
+      subject: input.nationalId,
+      details: { challengeId: challenge.id, clientId: input.clientId, mode: input.mode, delivery: input.delivery, place: input.context.place, browser: input.context.browser },
+    });
+    await this.#bus.publish('challenge.created', { challengeId: challenge.id, nationalId: input.nationalId, delivery: input.delivery });
+    return challenge;
+  }
+
+  /** Reads a challenge, settling it as expired first when its time is up. */
+  async get(id: string): Promise<Challenge | undefined> {
+    const challenge = await this.#store.get(id);
+    if (challenge?.state === 'pending' && challenge.expiresAt <= this.#clock.now()) {
+      await this.#expire(challenge);
+      return this.#store.get(id);
+    }
+    return challenge;
+  }
+
+  async listPending(nationalId: string): Promise<Challenge[]> {
+    return this.#store.listPending(nationalId, this.#clock.now());
+  }
+
+  /** Loads a challenge that a device of `nationalId` may act on, or explains why not. */
+  async pendingFor(id: string, nationalId: string): Promise<Challenge> {
+    const challenge = await this.get(id);
+    if (!challenge || challenge.nationalId !== nationalId) throw challengeErrors.CHALLENGE_NOT_FOUND();
+    if (challenge.state === 'expired') throw challengeErrors.CHALLENGE_EXPIRED();
+    if (challenge.state !== 'pending') throw challengeErrors.CHALLENGE_NOT_PENDING();
+    return challenge;
+  }
+
+  /** The device's answer with the code the user picked or typed. A wrong code fails the challenge. */
+  async approve(challenge: Challenge, deviceId: string, code: string): Promise<void> {
+    const matches = isCodeShaped(challenge.mode, code) && constantTimeEqual(code, challenge.displayCode);
+    if (!matches) {
+      await this.#settle(challenge, 'failed', { actor: `device:${deviceId}`, reason: 'wrong_code', deviceId });
+      throw challengeErrors.CHALLENGE_WRONG_CODE();
+    }
+    await this.#settle(challenge, 'approved', { actor: `device:${deviceId}`, deviceId });
+  }
+
+  async deny(challenge: Challenge, deviceId: string, reason: DenyReason): Promise<void> {
+    await this.#settle(challenge, 'denied', { actor: `device:${deviceId}`, reason, deviceId });
+  }
+
+  async fail(challenge: Challenge, deviceId: string, reason: string): Promise<void> {
+    await this.#settle(challenge, 'failed', { actor: `device:${deviceId}`, reason, deviceId });
+  }
+
+  async cancel(challenge: Challenge, actor: string): Promise<void> {
+    await this.#settle(challenge, 'cancelled', { actor, reason: 'cancelled' });
+  }
+
+  /** Spends an approved challenge to finish its login; true for exactly one caller. */
+  async consume(id: string): Promise<boolean> {
+    return this.#store.consume(id, this.#clock.now());
+  }
+
+  /** Expires every overdue challenge and tells the pages waiting on them. */
+  async expireDue(): Promise<number> {
+    const expired = await this.#store.expireDue(this.#clock.now());
+    for (const c of expired) await this.#announceExpiry(c);
+    return expired.length;
+  }
+
+  async #expire(challenge: Challenge): Promise<void> {
+    if (await this.#store.settle(challenge.id, 'expired', this.#clock.now())) await this.#announceExpiry(challenge);
+  }
+
+  async #announceExpiry(c: Pick<Challenge, 'id' | 'nationalId'>): Promise<void> {
+    await this.#audit.append({ actor: 'system', event: 'challenge.expired', subject: c.nationalId, details: { challengeId: c.id } });
+    await this.#bus.publish('challenge.settled', { challengeId: c.id, state: 'expired', nationalId: c.nationalId });
+  }
+
+  async #settle(challenge: Challenge, to: Exclude<ChallengeState, 'pending'>, how: { actor: string; reason?: string; deviceId?: string }): Promise<void> {
+    const won = await this.#store.settle(challenge.id, to, this.#clock.now(), { reason: how.reason ?? null, deviceId: how.deviceId ?? null });
+    if (!won) {
+      const current = await this.get(challenge.id);
+      throw current?.state === 'expired' ? challengeErrors.CHALLENGE_EXPIRED() : challengeErrors.CHALLENGE_NOT_PENDING();
+    }
+    await this.#audit.append({
+      actor: how.actor,
+      event: `challenge.${to}`,
+      subject: challenge.nationalId,
+      details: { challengeId: challenge.id, clientId: challenge.clientId, ...(how.reason ? { reason: how.reason } : {}) },
+    });
+    await this.#bus.publish('challenge.settled', { challengeId: challenge.id, state: to, nationalId: challenge.nationalId });
+  }
+}

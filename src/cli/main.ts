@@ -1,0 +1,195 @@
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { describeSettings, loadConfig } from '../config/index.ts';
+import { createVigie, type Vigie } from '../server.ts';
+import { migrate, openDatabase } from '../store/db.ts';
+import { importContacts, importExtract } from '../directory/import.ts';
+import { DeviceSimulator } from '../device/simulator.ts';
+import { VigieError } from '../lib/errors.ts';
+import type { ClientInput } from '../oidc/clients.ts';
+
+const HELP = `vigie — operator and simulator commands (run through npm: \`npx vigie …\`)
+
+Operator (uses the configured storage: VIGIE_DATA_DIR or DATABASE_URL):
+  vigie migrate                                    apply database migrations
+  vigie config                                     list every setting with its default
+  vigie clients list
+  vigie clients add --id ID --name NAME --redirect-uri URI [--redirect-uri URI…]
+        [--post-logout-uri URI] [--backchannel-logout-uri URI]
+        [--auth-method client_secret_basic|client_secret_post|private_key_jwt] [--jwks-uri URI]
+  vigie clients remove ID
+  vigie directory import FILE                      import an RPPS open-data extract (PS_LibreAcces_Personne_activite_*.txt)
+  vigie directory contacts FILE                    import contacts (CSV: national_id,email,mobile)
+  vigie device activation-code NATIONAL_ID         issue a one-time activation code
+  vigie audit verify                               check the audit log's hash chain
+  vigie audit list [--subject NATIONAL_ID]
+
+Authenticator simulator (talks to a running provider; key kept in --key, default DATA_DIR/simulator-device.json):
+  vigie device activate --national-id ID --code CODE --pin PIN [--issuer URL]
+  vigie device list                                pending requests
+  vigie device show ID
+  vigie device approve ID --code CODE --pin PIN
+  vigie device deny ID [--not-me]
+`;
+
+type Flags = Record<string, string | boolean | string[] | undefined>;
+
+function flag(flags: Flags, name: string): string | undefined {
+  const value = flags[name];
+  return Array.isArray(value) ? value[0] : typeof value === 'string' ? value : undefined;
+}
+
+function required(flags: Flags, name: string): string {
+  const value = flag(flags, name);
+  if (!value) throw new Error(`--${name} is required`);
+  return value;
+}
+
+async function withVigie<T>(body: (vigie: Vigie) => Promise<T>): Promise<T> {
+  const vigie = await createVigie(loadConfig(), { logger: pino({ level: 'error' }) });
+  try {
+    return await body(vigie);
+  } finally {
+    await vigie.close();
+  }
+}
+
+function print(value: unknown): void {
+  console.log(typeof value === 'string' ? value : JSON.stringify(value, null, 2));
+}
+
+async function simulatorCommand(action: string | undefined, args: string[], flags: Flags): Promise<number> {
+  const config = loadConfig();
+  const keyFile = flag(flags, 'key') ?? join(config.dataDir, 'simulator-device.json');
+  if (action === 'activate') {
+    const simulator = await DeviceSimulator.create(flag(flags, 'issuer') ?? config.issuer, { file: keyFile });
+    const result = await simulator.activate({ nationalId: required(flags, 'national-id'), activationCode: required(flags, 'code'), pin: required(flags, 'pin') });
+    print(result.status === 201 ? `Device ${result.body.id} activated; key saved in ${keyFile}` : result.body);
+    return result.status === 201 ? 0 : 1;
+  }
+  const simulator = await DeviceSimulator.load(keyFile).catch(() => {
+    throw new Error(`No simulator key in ${keyFile}: run \`vigie device activate\` first.`);
+  });
+  const id = args[0];
+  const result =
+    action === 'list' ? await simulator.listChallenges()
+    : action === 'show' && id ? await simulator.show(id)
+    : action === 'approve' && id ? await simulator.approve(id, required(flags, 'code'), required(flags, 'pin'))
+    : action === 'deny' && id ? await simulator.deny(id, flags['not-me'] ? 'not_me' : 'refused')
+    : undefined;
+  if (!result) throw new Error(`Unknown device command. ${HELP}`);
+  print(result.body);
+  return result.status < 300 ? 0 : 1;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      id: { type: 'string' }, name: { type: 'string' }, 'redirect-uri': { type: 'string', multiple: true },
+      'post-logout-uri': { type: 'string', multiple: true }, 'backchannel-logout-uri': { type: 'string' },
+      'auth-method': { type: 'string' }, 'jwks-uri': { type: 'string' }, subject: { type: 'string' },
+      'national-id': { type: 'string' }, code: { type: 'string' }, pin: { type: 'string' }, issuer: { type: 'string' },
+      key: { type: 'string' }, 'not-me': { type: 'boolean' },
+    },
+  });
+  const [group, action, ...rest] = positionals;
+  const flags = values as Flags;
+  if (values.help || !group) {
+    print(HELP);
+    return 0;
+  }
+  switch (`${group} ${action ?? ''}`.trim()) {
+    case 'migrate': {
+      const config = loadConfig();
+      const db = openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+      const applied = await migrate(db);
+      await db.close();
+      print(applied.length ? `Applied: ${applied.join(', ')}` : 'Database is up to date.');
+      return 0;
+    }
+    case 'config':
+      print(describeSettings());
+      return 0;
+    case 'clients list':
+      return withVigie(async (v) => {
+        for (const c of await v.clients.list()) print(`${String(c.client_id)}\t${String(c.client_name)}\t${String(c.token_endpoint_auth_method)}\t${(c.redirect_uris as string[]).join(' ')}`);
+        return 0;
+      });
+    case 'clients add':
+      return withVigie(async (v) => {
+        const input: ClientInput = {
+          client_id: required(flags, 'id'),
+          client_name: required(flags, 'name'),
+          redirect_uris: (values['redirect-uri'] as string[] | undefined) ?? [],
+          post_logout_redirect_uris: (values['post-logout-uri'] as string[] | undefined) ?? [],
+          ...(flag(flags, 'backchannel-logout-uri') ? { backchannel_logout_uri: flag(flags, 'backchannel-logout-uri') } : {}),
+          ...(flag(flags, 'auth-method') ? { token_endpoint_auth_method: flag(flags, 'auth-method') as ClientInput['token_endpoint_auth_method'] } : {}),
+          ...(flag(flags, 'jwks-uri') ? { jwks_uri: flag(flags, 'jwks-uri') } : {}),
+        };
+        const metadata = await v.clients.put(input);
+        print(metadata);
+        if (metadata.client_secret) console.error('Keep the client_secret now: it is shown once here and stored for the provider only.');
+        return 0;
+      });
+    case 'clients remove':
+      return withVigie(async (v) => {
+        await v.clients.remove(rest[0] ?? required(flags, 'id'));
+        print('Removed.');
+        return 0;
+      });
+    case 'directory import':
+    case 'directory contacts':
+      return withVigie(async (v) => {
+        const file = rest[0];
+        if (!file) throw new Error('FILE is required');
+        const importer = action === 'import' ? importExtract : importContacts;
+        const result = await importer(file, v.directory, {
+          onProgress: (p) => process.stderr.write(`\r${p.lines} lines, ${p.professionals} records, ${p.errors} errors`),
+          onError: (e) => process.stderr.write(`\nline ${e.line}: ${e.message}\n`),
+        });
+        process.stderr.write('\n');
+        print(result);
+        return 0;
+      });
+    case 'device activation-code':
+      return withVigie(async (v) => {
+        const nationalId = rest[0];
+        if (!nationalId) throw new Error('NATIONAL_ID is required');
+        const { code, expiresAt } = await v.devices.createActivationCode(nationalId);
+        print(`Activation code for ${nationalId}: ${code} (valid until ${new Date(expiresAt).toISOString()})`);
+        return 0;
+      });
+    case 'audit verify':
+      return withVigie(async (v) => {
+        const result = await v.audit.verify();
+        print(result.ok ? `Audit chain intact: ${result.entries} entries.` : `Audit chain BROKEN at entry ${result.brokenAt}: ${result.reason} (${result.entries} entries verified before it).`);
+        return result.ok ? 0 : 2;
+      });
+    case 'audit list':
+      return withVigie(async (v) => {
+        const subject = flag(flags, 'subject');
+        for (const e of await v.audit.list(subject ? { subject } : {})) print(`${e.seq}\t${new Date(e.at).toISOString()}\t${e.actor}\t${e.event}\t${e.subject ?? ''}\t${JSON.stringify(e.details)}`);
+        return 0;
+      });
+    default:
+      if (group === 'device') return simulatorCommand(action, rest, flags);
+      print(HELP);
+      return 64;
+  }
+}
+
+export function cli(): void {
+  run(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error(error instanceof VigieError || error instanceof Error ? `error: ${error.message}` : error);
+      process.exit(1);
+    },
+  );
+}
+
+if (import.meta.main) cli();

@@ -1,0 +1,48 @@
+import { z } from 'zod';
+
+/** Request and response bodies of the device protocol; the OpenAPI document is generated from these. */
+export const publicJwk = z.object({
+  kty: z.literal('EC'),
+  crv: z.literal('P-256'),
+  x: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+  y: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+}).strict();
+
+export const activateBody = z.object({
+  nationalId: z.string().regex(/^8\d{11}$/, 'a national identifier: 8 followed by the 11-digit RPPS'),
+  activationCode: z.string().min(4).max(32),
+  publicKey: publicJwk,
+  pin: z.string().regex(/^\d{4}$/, '4 digits'),
+  name: z.string().trim().min(1).max(60).default('e-CPS'),
+}).strict();
+
+export const approveBody = z.object({
+  code: z.string().regex(/^\d{2}$|^\d{6}$/, 'the 2-digit code picked or the 6-digit code typed'),
+  pin: z.string().regex(/^\d{4}$/, '4 digits'),
+}).strict();
+
+export const denyBody = z.object({ reason: z.enum(['refused', 'not_me']) }).strict();
+
+export const challengeIdParams = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{10,64}$/) });
+
+export const deviceView = z.object({
+  id: z.string(),
+  nationalId: z.string(),
+  name: z.string(),
+  state: z.enum(['active', 'locked', 'revoked']),
+  createdAt: z.number(),
+  lastUsedAt: z.number().nullable(),
+});
+
+export const challengeView = z.object({
+  id: z.string(),
+  service: z.object({ clientId: z.string(), name: z.string() }),
+  context: z.object({ ip: z.string(), place: z.string().nullable(), browser: z.string(), userAgent: z.string() }),
+  mode: z.enum(['pick', 'typed']),
+  candidates: z.array(z.string()).describe('three codes in random order (pick mode); empty in typed mode'),
+  delivery: z.enum(['push', 'silent', 'none']),
+  createdAt: z.number(),
+  expiresAt: z.number(),
+});
+
+export const errorView = z.object({ error: z.string(), message: z.string() });

@@ -1,0 +1,107 @@
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { systemClock, type Clock } from '../lib/clock.ts';
+import { ACTIVATION_DEVICE_ID, exportPublicJwk, generateDeviceKey, signRequest } from './signature.ts';
+
+export interface SimulatorState {
+  issuer: string;
+  deviceId: string | null;
+  nationalId: string | null;
+  privateJwk: JsonWebKey;
+  publicJwk: JsonWebKey;
+}
+
+export interface DeviceResponse<T = unknown> {
+  status: number;
+  body: T;
+}
+
+/**
+ * An authenticator that speaks the device protocol from a key file: what `vigie device …`,
+ * the tests and the benchmarks use in place of a phone. Its key is extractable so it can be
+ * saved; the real app keeps a non-extractable key in IndexedDB.
+ */
+export class DeviceSimulator {
+  state: SimulatorState;
+  #privateKey: CryptoKey | undefined;
+  readonly #file: string | undefined;
+  readonly #clock: Clock;
+
+  private constructor(state: SimulatorState, file: string | undefined, clock: Clock) {
+    this.state = state;
+    this.#file = file;
+    this.#clock = clock;
+  }
+
+  /** `clock` lets tests that move the server's time sign requests at that same time. */
+  static async create(issuer: string, options: { file?: string; clock?: Clock } = {}): Promise<DeviceSimulator> {
+    const pair = await generateDeviceKey(true);
+    const state: SimulatorState = {
+      issuer,
+      deviceId: null,
+      nationalId: null,
+      privateJwk: await crypto.subtle.exportKey('jwk', pair.privateKey),
+      publicJwk: await exportPublicJwk(pair.publicKey),
+    };
+    const simulator = new DeviceSimulator(state, options.file, options.clock ?? systemClock);
+    simulator.#privateKey = pair.privateKey;
+    return simulator;
+  }
+
+  static async load(file: string): Promise<DeviceSimulator> {
+    const state = JSON.parse(await readFile(file, 'utf8')) as SimulatorState;
+    return new DeviceSimulator(state, file, systemClock);
+  }
+
+  async save(): Promise<void> {
+    if (!this.#file) return;
+    await mkdir(dirname(this.#file), { recursive: true });
+    await writeFile(this.#file, JSON.stringify(this.state, null, 2), { mode: 0o600 });
+  }
+
+  async #key(): Promise<CryptoKey> {
+    this.#privateKey ??= await crypto.subtle.importKey('jwk', this.state.privateJwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
+    return this.#privateKey;
+  }
+
+  /** One signed call; `tamper` lets tests alter what is sent after signing. */
+  async call<T = unknown>(method: string, path: string, body?: unknown, options: { deviceId?: string; tamper?: (init: { headers: Record<string, string>; body: string }) => void; now?: number } = {}): Promise<DeviceResponse<T>> {
+    const fullPath = `/device/v1${path}`;
+    const text = body === undefined ? '' : JSON.stringify(body);
+    const deviceId = options.deviceId ?? this.state.deviceId;
+    if (!deviceId) throw new Error('This simulator is not activated: run `vigie device activate` first.');
+    const headers: Record<string, string> = await signRequest(await this.#key(), { method, path: fullPath, deviceId, body: text, now: options.now ?? this.#clock.now() });
+    if (text) headers['content-type'] = 'application/json';
+    const init = { headers, body: text };
+    options.tamper?.(init);
+    const response = await fetch(`${this.state.issuer}${fullPath}`, { method, headers: init.headers, ...(init.body ? { body: init.body } : {}) });
+    const raw = await response.text();
+    return { status: response.status, body: (raw ? JSON.parse(raw) : undefined) as T };
+  }
+
+  async activate(input: { nationalId: string; activationCode: string; pin: string; name?: string }): Promise<DeviceResponse<{ id: string; error?: string; message?: string }>> {
+    const result = await this.call<{ id: string }>('POST', '/activate', { ...input, name: input.name ?? 'Simulateur e-CPS', publicKey: this.state.publicJwk }, { deviceId: ACTIVATION_DEVICE_ID });
+    if (result.status === 201) {
+      this.state.deviceId = result.body.id;
+      this.state.nationalId = input.nationalId;
+      await this.save();
+    }
+    return result;
+  }
+
+  listChallenges() {
+    return this.call<{ challenges: Array<{ id: string; candidates: string[]; service: { name: string }; expiresAt: number }> }>('GET', '/challenges');
+  }
+
+  show(id: string) {
+    return this.call<{ id: string; candidates: string[]; service: { name: string }; mode: string }>('GET', `/challenges/${encodeURIComponent(id)}`);
+  }
+
+  approve(id: string, code: string, pin: string) {
+    return this.call<{ state?: string; error?: string; message?: string }>('POST', `/challenges/${encodeURIComponent(id)}/approve`, { code, pin });
+  }
+
+  deny(id: string, reason: 'refused' | 'not_me') {
+    return this.call<{ state?: string; error?: string }>('POST', `/challenges/${encodeURIComponent(id)}/deny`, { reason });
+  }
+}

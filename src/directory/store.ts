@@ -1,0 +1,149 @@
+import { sql } from 'kysely';
+import type { Db } from '../store/db.ts';
+import type { ContactTable, ProfessionalTable } from '../store/schema.ts';
+import { systemClock, type Clock } from '../lib/clock.ts';
+import type { Contacts, Exercise, Professional } from './model.ts';
+
+/** Storage of the directory: public professional records and their private contact details. */
+export interface DirectoryStore {
+  /** Inserts or replaces the records, in one transaction: all of them or none. */
+  upsertProfessionals(list: Professional[]): Promise<void>;
+  get(nationalId: string): Promise<Professional | undefined>;
+  /** Inserts or replaces the contact details, in one transaction: all of them or none. */
+  upsertContacts(list: Contacts[]): Promise<void>;
+  getContacts(nationalId: string): Promise<Contacts | undefined>;
+  count(): Promise<{ professionals: number; contacts: number }>;
+}
+
+/**
+ * Rows per INSERT statement. 500 rows × 7 columns = 3,500 bound parameters, far below both
+ * PostgreSQL's 65,535 and SQLite's 32,766 limits, and large enough to amortise round trips.
+ */
+const ROWS_PER_STATEMENT = 500;
+
+/**
+ * One SQL implementation for SQLite and PostgreSQL. An upsert only rewrites a row whose content
+ * changed (`IS DISTINCT FROM`, supported by both), so `updated_at` means "last changed" and
+ * re-importing an unchanged national file writes nothing.
+ */
+export class SqlDirectoryStore implements DirectoryStore {
+  readonly #db: Db;
+  readonly #clock: Clock;
+
+  constructor(db: Db, clock: Clock = systemClock) {
+    this.#db = db;
+    this.#clock = clock;
+  }
+
+  async upsertProfessionals(list: Professional[]): Promise<void> {
+    if (list.length === 0) return;
+    const now = this.#clock.now();
+    // PostgreSQL refuses an upsert that touches the same row twice: the last record of an id wins.
+    const rows = [...lastById(list, (p) => p.nationalId).values()].map((p): ProfessionalTable => ({
+      national_id: p.nationalId,
+      id_type: p.idType,
+      identifier: p.identifier,
+      family_name: p.familyName,
+      given_name: p.givenName,
+      exercises: JSON.stringify(p.exercises),
+      updated_at: now,
+    }));
+    await this.#db.kysely.transaction().execute(async (trx) => {
+      for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
+        await trx
+          .insertInto('professional')
+          .values(rows.slice(i, i + ROWS_PER_STATEMENT))
+          .onConflict((oc) =>
+            oc
+              .column('national_id')
+              .doUpdateSet((eb) => ({
+                id_type: eb.ref('excluded.id_type'),
+                identifier: eb.ref('excluded.identifier'),
+                family_name: eb.ref('excluded.family_name'),
+                given_name: eb.ref('excluded.given_name'),
+                exercises: eb.ref('excluded.exercises'),
+                updated_at: eb.ref('excluded.updated_at'),
+              }))
+              .where(
+                sql<boolean>`(professional.id_type, professional.identifier, professional.family_name, professional.given_name, professional.exercises)
+                  is distinct from (excluded.id_type, excluded.identifier, excluded.family_name, excluded.given_name, excluded.exercises)`,
+              ),
+          )
+          .execute();
+      }
+    });
+  }
+
+  async get(nationalId: string): Promise<Professional | undefined> {
+    const row = await this.#db.kysely.selectFrom('professional').selectAll().where('national_id', '=', nationalId).executeTakeFirst();
+    if (!row) return undefined;
+    return {
+      nationalId: row.national_id,
+      idType: row.id_type,
+      identifier: row.identifier,
+      familyName: row.family_name,
+      givenName: row.given_name,
+      exercises: JSON.parse(row.exercises) as Exercise[],
+    };
+  }
+
+  async upsertContacts(list: Contacts[]): Promise<void> {
+    if (list.length === 0) return;
+    const now = this.#clock.now();
+    const rows = [...lastById(list, (c) => c.nationalId).values()].map((c): ContactTable => ({
+      national_id: c.nationalId,
+      email: c.email,
+      mobile: c.mobile,
+      updated_at: now,
+    }));
+    await this.#db.kysely.transaction().execute(async (trx) => {
+      for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
+        await trx
+          .insertInto('professional_contact')
+          .values(rows.slice(i, i + ROWS_PER_STATEMENT))
+          .onConflict((oc) =>
+            oc
+              .column('national_id')
+              .doUpdateSet((eb) => ({
+                email: eb.ref('excluded.email'),
+                mobile: eb.ref('excluded.mobile'),
+                updated_at: eb.ref('excluded.updated_at'),
+              }))
+              .where(
+                sql<boolean>`(professional_contact.email, professional_contact.mobile) is distinct from (excluded.email, excluded.mobile)`,
+              ),
+          )
+          .execute();
+      }
+    });
+  }
+
+  async getContacts(nationalId: string): Promise<Contacts | undefined> {
+    const row = await this.#db.kysely
+      .selectFrom('professional_contact')
+      .select(['national_id', 'email', 'mobile'])
+      .where('national_id', '=', nationalId)
+      .executeTakeFirst();
+    return row ? { nationalId: row.national_id, email: row.email, mobile: row.mobile } : undefined;
+  }
+
+  async count(): Promise<{ professionals: number; contacts: number }> {
+    const [professionals, contacts] = await Promise.all([
+      this.#db.kysely.selectFrom('professional').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow(),
+      this.#db.kysely.selectFrom('professional_contact').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow(),
+    ]);
+    // COUNT is a bigint on PostgreSQL (a string unless parsed) and an integer on SQLite.
+    return { professionals: Number(professionals.n), contacts: Number(contacts.n) };
+  }
+}
+
+function lastById<T>(list: readonly T[], id: (item: T) => string): Map<string, T> {
+  const map = new Map<string, T>();
+  for (const item of list) {
+    const key = id(item);
+    // SQLite lets NULL into a TEXT primary key: refuse it here, for both backends alike.
+    if (typeof key !== 'string' || key === '') throw new TypeError('directory: a record without a national identifier cannot be stored');
+    map.set(key, item);
+  }
+  return map;
+}

@@ -1,0 +1,56 @@
+import { readFileSync } from 'node:fs';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import formbody from '@fastify/formbody';
+import type { Logger } from 'pino';
+import type Provider from 'oidc-provider';
+import { PROVIDER_PATH_PREFIXES } from '../oidc/provider.ts';
+import { installErrorHandling } from './errors.ts';
+
+const LOGIN_SCRIPT = readFileSync(new URL('../login/static/login.js', import.meta.url), 'utf8');
+const CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'";
+
+export interface HttpOptions {
+  logger: Logger;
+  trustProxy: boolean;
+  provider: Provider;
+  /** Plugins registered in their own encapsulated context (login pages, device protocol, ...). */
+  plugins: Array<(app: FastifyInstance) => Promise<void>>;
+}
+
+/**
+ * The HTTP assembly. oidc-provider's paths are handed to its own handler before Fastify reads
+ * the body (it parses its own: a body consumed by Fastify makes /token fail).
+ */
+export async function buildHttp(options: HttpOptions): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, trustProxy: options.trustProxy, bodyLimit: 64 * 1024, logController: new LogController({ disableRequestLogging: true }) });
+  const callback = options.provider.callback();
+
+  const toProvider = async (request: FastifyRequest, reply: FastifyReply) => {
+    reply.hijack();
+    callback(request.raw, reply.raw);
+  };
+  for (const prefix of PROVIDER_PATH_PREFIXES) {
+    const base = prefix.replace(/\/$/, '');
+    for (const url of prefix.endsWith('/') ? [`${base}/*`] : [base, `${base}/*`]) {
+      app.route({ method: ['GET', 'HEAD', 'POST', 'OPTIONS', 'PUT', 'DELETE'], url, onRequest: toProvider, handler: async () => undefined });
+    }
+  }
+
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info({ method: request.method, url: request.routeOptions.url ?? request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('x-frame-options', 'DENY');
+    if (String(reply.getHeader('content-type') ?? '').startsWith('text/html')) reply.header('content-security-policy', CSP);
+  });
+
+  await app.register(formbody, { bodyLimit: 4 * 1024 });
+  installErrorHandling(app);
+
+  app.get('/static/login.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=300').send(LOGIN_SCRIPT));
+
+  for (const plugin of options.plugins) await app.register(plugin);
+  return app;
+}

@@ -1,0 +1,58 @@
+// Live status of a login challenge: SSE first, polling as fallback, and the countdown.
+// On approval the page submits its continue form, the same path as the no-JavaScript button.
+(() => {
+  const live = document.getElementById('live');
+  if (!live) return;
+  const status = document.getElementById('status');
+  const countdown = document.getElementById('countdown');
+  const form = document.getElementById('continue');
+  // Counted from the server's remaining time, so a wrong clock on this computer does not matter.
+  const deadline = Date.now() + Number(countdown.dataset.secondsLeft) * 1000;
+  let settled = false;
+  const texts = {
+    denied: 'La demande a été refusée.',
+    expired: 'La demande a expiré.',
+    failed: 'La validation a échoué.',
+    cancelled: 'La demande a été annulée.',
+  };
+
+  function settle(state) {
+    if (settled || state === 'pending') return;
+    settled = true;
+    if (state === 'approved') {
+      status.textContent = 'Connexion validée, redirection…';
+      status.className = 'ok';
+    } else {
+      status.textContent = texts[state] || 'La demande est terminée.';
+      status.className = 'error';
+    }
+    // The server renders the outcome page (or finishes the login) from the continue form.
+    form.submit();
+  }
+
+  const tick = setInterval(() => {
+    const left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
+    countdown.textContent = left > 0 ? `La demande expire dans ${left} secondes.` : 'La demande a expiré.';
+    if (left === 0 || settled) clearInterval(tick);
+  }, 1000);
+
+  let pollTimer;
+  function poll() {
+    fetch(live.dataset.statusUrl, { headers: { accept: 'application/json' }, credentials: 'same-origin' })
+      .then((r) => (r.ok ? r.json() : { state: 'pending' }))
+      .then((body) => settle(body.state))
+      .catch(() => {})
+      .finally(() => { if (!settled) pollTimer = setTimeout(poll, 2000); });
+  }
+
+  if (window.EventSource) {
+    const source = new EventSource(live.dataset.eventsUrl);
+    source.addEventListener('state', (event) => {
+      const { state } = JSON.parse(event.data);
+      if (state !== 'pending') { source.close(); settle(state); }
+    });
+    source.onerror = () => { if (!pollTimer && !settled) poll(); };
+  } else {
+    poll();
+  }
+})();

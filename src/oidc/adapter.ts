@@ -1,0 +1,116 @@
+import type { Adapter, AdapterPayload } from 'oidc-provider';
+import type { Db } from '../store/db.ts';
+import type { Clock } from '../lib/clock.ts';
+
+/**
+ * oidc-provider's storage contract over our SQL store: every model (Session, Grant,
+ * AuthorizationCode, AccessToken, Client, Interaction...) is one row keyed by (model, id), with
+ * its TTL as `expires_at` and the lookups the provider needs indexed.
+ */
+export interface OidcModelStore {
+  upsert(model: string, id: string, payload: AdapterPayload, expiresIn: number | undefined): Promise<void>;
+  find(model: string, id: string): Promise<AdapterPayload | undefined>;
+  findBy(model: string, column: 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined>;
+  consume(model: string, id: string): Promise<void>;
+  destroy(model: string, id: string): Promise<void>;
+  revokeByGrantId(grantId: string): Promise<void>;
+  list(model: string): Promise<Array<{ id: string; payload: AdapterPayload }>>;
+  purgeExpired(): Promise<number>;
+}
+
+export class SqlOidcModelStore implements OidcModelStore {
+  readonly #db: Db;
+  readonly #clock: Clock;
+  constructor(db: Db, clock: Clock) {
+    this.#db = db;
+    this.#clock = clock;
+  }
+
+  async upsert(model: string, id: string, payload: AdapterPayload, expiresIn: number | undefined): Promise<void> {
+    const row = {
+      payload: JSON.stringify(payload),
+      grant_id: payload.grantId ?? null,
+      user_code: payload.userCode ?? null,
+      uid: payload.uid ?? null,
+      expires_at: expiresIn ? this.#clock.now() + expiresIn * 1000 : null,
+    };
+    await this.#db.kysely
+      .insertInto('oidc_model')
+      .values({ model, id, consumed_at: null, ...row })
+      .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet(row))
+      .execute();
+  }
+
+  async find(model: string, id: string): Promise<AdapterPayload | undefined> {
+    return this.#one(model, 'id', id);
+  }
+
+  async findBy(model: string, column: 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
+    return this.#one(model, column, value);
+  }
+
+  async #one(model: string, column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
+    const row = await this.#db.kysely
+      .selectFrom('oidc_model')
+      .select(['payload', 'expires_at', 'consumed_at'])
+      .where('model', '=', model)
+      .where(column, '=', value)
+      .executeTakeFirst();
+    if (!row || (row.expires_at !== null && row.expires_at <= this.#clock.now())) return undefined;
+    const payload = JSON.parse(row.payload) as AdapterPayload;
+    return row.consumed_at === null ? payload : { ...payload, consumed: Math.floor(row.consumed_at / 1000) };
+  }
+
+  async consume(model: string, id: string): Promise<void> {
+    await this.#db.kysely.updateTable('oidc_model').set({ consumed_at: this.#clock.now() }).where('model', '=', model).where('id', '=', id).execute();
+  }
+
+  async destroy(model: string, id: string): Promise<void> {
+    await this.#db.kysely.deleteFrom('oidc_model').where('model', '=', model).where('id', '=', id).execute();
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    await this.#db.kysely.deleteFrom('oidc_model').where('grant_id', '=', grantId).execute();
+  }
+
+  async list(model: string): Promise<Array<{ id: string; payload: AdapterPayload }>> {
+    const rows = await this.#db.kysely.selectFrom('oidc_model').select(['id', 'payload']).where('model', '=', model).orderBy('id').execute();
+    return rows.map((r) => ({ id: r.id, payload: JSON.parse(r.payload) as AdapterPayload }));
+  }
+
+  async purgeExpired(): Promise<number> {
+    const result = await this.#db.kysely.deleteFrom('oidc_model').where('expires_at', '<=', this.#clock.now()).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+}
+
+/** The per-model adapter class oidc-provider instantiates (`new Adapter('Session')`). */
+export function adapterFactory(store: OidcModelStore): new (model: string) => Adapter {
+  return class SqlAdapter implements Adapter {
+    readonly model: string;
+    constructor(model: string) {
+      this.model = model;
+    }
+    upsert(id: string, payload: AdapterPayload, expiresIn: number) {
+      return store.upsert(this.model, id, payload, expiresIn);
+    }
+    find(id: string) {
+      return store.find(this.model, id);
+    }
+    findByUid(uid: string) {
+      return store.findBy(this.model, 'uid', uid);
+    }
+    findByUserCode(userCode: string) {
+      return store.findBy(this.model, 'user_code', userCode);
+    }
+    consume(id: string) {
+      return store.consume(this.model, id);
+    }
+    destroy(id: string) {
+      return store.destroy(this.model, id);
+    }
+    revokeByGrantId(grantId: string) {
+      return store.revokeByGrantId(grantId);
+    }
+  };
+}

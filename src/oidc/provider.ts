@@ -1,0 +1,150 @@
+import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { JWK } from 'jose';
+import type { DirectoryStore } from '../directory/store.ts';
+import { claimsFor } from '../directory/claims.ts';
+import type { OidcModelStore } from './adapter.ts';
+import { adapterFactory } from './adapter.ts';
+import { html, page, raw } from '../http/html.ts';
+
+/**
+ * How the person authenticated, as `amr` values (RFC 8176):
+ * - e-CPS push: `pop` (device-bound key), `pin` (PIN typed on the device), `mca` (the login page
+ *   and the device are two channels tied together by the code).
+ * `acr` is `eidas1` for the e-CPS, as with the national provider.
+ */
+export const ACR_EIDAS1 = 'eidas1';
+export const AMR_ECPS = ['pop', 'pin', 'mca'];
+
+export const SCOPE_ALL_CLAIMS = ['SubjectNameID', 'preferred_username', 'given_name', 'family_name', 'SubjectRefPro', 'otherIds'];
+
+/** Paths served by oidc-provider itself; everything else is ours. */
+export const PROVIDER_ROUTES = {
+  authorization: '/auth',
+  token: '/token',
+  userinfo: '/me',
+  jwks: '/jwks',
+  revocation: '/token/revocation',
+  introspection: '/token/introspection',
+  end_session: '/session/end',
+} as const;
+export const PROVIDER_PATH_PREFIXES = ['/.well-known/', ...Object.values(PROVIDER_ROUTES)];
+
+export interface ProviderDeps {
+  issuer: string;
+  models: OidcModelStore;
+  directory: DirectoryStore;
+  signingKeys: JWK[];
+  cookieKeys: string[];
+  sessionTtlSeconds: number;
+  trustProxy: boolean;
+  /** Lets back-channel logout reach services on this machine (development and tests only). */
+  allowLoopbackCallbacks: boolean;
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+export function createProvider(deps: ProviderDeps): Provider {
+  const configuration: Configuration = {
+    adapter: adapterFactory(deps.models),
+    jwks: { keys: deps.signingKeys as never },
+    cookies: { keys: deps.cookieKeys, long: { signed: true, httpOnly: true, sameSite: 'lax' }, short: { signed: true, httpOnly: true, sameSite: 'lax' } },
+    routes: PROVIDER_ROUTES,
+    scopes: ['openid', 'scope_all', 'offline_access'],
+    // amr rides with openid so every service learns how the person authenticated.
+    claims: { openid: ['sub', 'amr'], scope_all: SCOPE_ALL_CLAIMS, acr: null as never },
+    acrValues: [ACR_EIDAS1],
+    // The national provider puts the profile claims in the ID token too; services rely on it.
+    conformIdTokenClaims: false,
+    responseTypes: ['code'],
+    pkce: { required: () => true },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+    clientDefaults: { grant_types: ['authorization_code'], id_token_signed_response_alg: 'ES256', response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' },
+    enabledJWA: {
+      idTokenSigningAlgValues: ['ES256'],
+      userinfoSigningAlgValues: ['ES256'],
+      introspectionSigningAlgValues: ['ES256'],
+      clientAuthSigningAlgValues: ['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA'],
+    },
+    features: {
+      devInteractions: { enabled: false },
+      claimsParameter: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      backchannelLogout: { enabled: true },
+      rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+    },
+    ttl: {
+      Session: deps.sessionTtlSeconds,
+      Grant: deps.sessionTtlSeconds,
+      Interaction: 600,
+      AuthorizationCode: 60,
+      AccessToken: 3600,
+      IdToken: 3600,
+      RefreshToken: 14 * 24 * 3600,
+    },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    // Services are registered by the operator: consent is implied, so no consent screen.
+    loadExistingGrant,
+    async findAccount(_ctx, sub) {
+      const professional = await deps.directory.get(sub);
+      if (!professional) return undefined;
+      return { accountId: sub, claims: async () => ({ sub, ...claimsFor(professional) }) };
+    },
+    renderError,
+    // oidc-provider refuses outgoing calls to private addresses (SSRF); a local demo service needs them.
+    ...(deps.allowLoopbackCallbacks ? { fetch: loopbackFetch } : {}),
+  };
+  const provider = new Provider(deps.issuer, configuration);
+  provider.proxy = deps.trustProxy;
+  return provider;
+}
+
+function loopbackFetch(input: string | URL | Request, init?: RequestInit) {
+  const url = new URL(input instanceof Request ? input.url : input);
+  if (init && LOOPBACK_HOSTS.has(url.hostname)) {
+    const { dispatcher: _ssrfGuard, ...rest } = init as RequestInit & { dispatcher?: unknown };
+    return globalThis.fetch(input, rest);
+  }
+  return globalThis.fetch(input, init);
+}
+
+async function loadExistingGrant(ctx: KoaContextWithOIDC) {
+  const { session, client, provider } = ctx.oidc;
+  const accountId = session?.accountId;
+  if (!client || !accountId) return undefined;
+  const grantId = (ctx.oidc.result?.consent as { grantId?: string } | undefined)?.grantId ?? session.grantIdFor(client.clientId);
+  const grant = (grantId && (await provider.Grant.find(grantId))) || new provider.Grant({ clientId: client.clientId, accountId });
+  const scopes = [...(ctx.oidc.requestParamScopes ?? [])].join(' ');
+  if (scopes) grant.addOIDCScope(scopes);
+  const claims = [...(ctx.oidc.requestParamClaims ?? [])];
+  if (claims.length) grant.addOIDCClaims(claims);
+  await grant.save();
+  return grant;
+}
+
+async function logoutSource(ctx: KoaContextWithOIDC, form: string) {
+  ctx.body = page(
+    'Déconnexion',
+    html`<h1>Se déconnecter de Vigie ?</h1>
+      <p>Vous allez fermer votre session Vigie. Les services qui le prennent en charge seront prévenus.</p>
+      ${raw(form)}
+      <button form="op.logoutForm" name="logout" value="yes">Me déconnecter</button>
+      <button form="op.logoutForm" class="secondary">Rester connecté</button>`,
+  );
+}
+
+async function postLogoutSuccessSource(ctx: KoaContextWithOIDC) {
+  ctx.body = page('Déconnecté', html`<h1>Vous êtes déconnecté</h1><p>Votre session Vigie est fermée.</p>`);
+}
+
+async function renderError(ctx: KoaContextWithOIDC, out: { error?: string; error_description?: string }) {
+  ctx.type = 'html';
+  ctx.body = page(
+    'Erreur',
+    html`<h1>La connexion n'a pas pu aboutir</h1>
+      <p>Le service qui vous a envoyé ici a fait une demande que Vigie ne peut pas traiter.</p>
+      <p class="hint">Code : ${String(out.error ?? 'server_error')}${out.error_description ? html` — ${String(out.error_description)}` : ''}</p>
+      <p>Revenez au service et recommencez. Si le problème persiste, contactez son support.</p>`,
+  );
+}

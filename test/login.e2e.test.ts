@@ -1,0 +1,156 @@
+// End to end: a service (openid-client) logs a professional in through the real provider; the
+// authenticator simulator approves over the signed device protocol. Runs on SQLite, and on
+// PostgreSQL too when DATABASE_URL is set.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as client from 'openid-client';
+import { startTestVigie, startBrowserLogin, continueLogin, DEMO_PRO, type TestVigie } from './support/harness.ts';
+import type { DeviceSimulator } from '../src/device/simulator.ts';
+import { request } from './support/browser.ts';
+
+const backends = [{ name: 'sqlite', postgres: false }, ...(process.env.DATABASE_URL ? [{ name: 'postgres', postgres: true }] : [])];
+if (!process.env.DATABASE_URL) describe('e-CPS login end to end [postgres]', { skip: 'DATABASE_URL is not set' }, () => {});
+
+async function pendingChallenge(device: DeviceSimulator) {
+  const list = await device.listChallenges();
+  assert.equal(list.status, 200);
+  const [challenge] = list.body.challenges;
+  assert.ok(challenge, 'the device sees the pending request');
+  return challenge;
+}
+
+async function assertNoCode(t: TestVigie, result: { url: URL; response: Response }) {
+  assert.ok(!result.url.href.startsWith(t.redirectUri), 'the browser was not sent back to the service with a code');
+  assert.equal(result.url.searchParams.get('code'), null);
+}
+
+for (const backend of backends) {
+  describe(`e-CPS login end to end [${backend.name}]`, () => {
+    let t: TestVigie;
+    let device: DeviceSimulator;
+    before(async () => {
+      t = await startTestVigie({ postgres: backend.postgres });
+      device = await t.activateDevice();
+    });
+    after(async () => t.close());
+
+    it('logs in: authorize → identifier → number matching + PIN on the device → code → tokens → userinfo', async () => {
+      const login = await startBrowserLogin(t);
+      assert.match(login.pageHtml, /Service de test/);
+      const challenge = await pendingChallenge(device);
+      assert.equal(challenge.service.name, 'Service de test');
+      assert.equal(challenge.candidates.length, 3);
+      assert.equal(new Set(challenge.candidates).size, 3);
+      assert.ok(challenge.candidates.includes(login.displayCode));
+
+      const approved = await device.approve(challenge.id, login.displayCode, '2468');
+      assert.equal(approved.status, 200, JSON.stringify(approved.body));
+
+      const callback = await continueLogin(t, login);
+      assert.ok(callback.url.href.startsWith(t.redirectUri), `redirected to ${callback.url.href}`);
+      const tokens = await client.authorizationCodeGrant(t.rp, callback.url, { pkceCodeVerifier: login.verifier, expectedState: login.state, expectedNonce: login.nonce });
+      const idClaims = tokens.claims();
+      assert.ok(idClaims);
+      assert.equal(idClaims.sub, DEMO_PRO.nationalId);
+      assert.equal(idClaims.acr, 'eidas1');
+      assert.deepEqual(idClaims.amr, ['pop', 'pin', 'mca']);
+      assert.equal(idClaims.SubjectNameID, DEMO_PRO.nationalId);
+
+      const userinfo = await client.fetchUserInfo(t.rp, tokens.access_token, DEMO_PRO.nationalId);
+      assert.equal(userinfo.given_name, DEMO_PRO.givenName);
+      assert.equal(userinfo.family_name, DEMO_PRO.familyName);
+      assert.equal(userinfo.preferred_username, DEMO_PRO.nationalId);
+      const ref = userinfo.SubjectRefPro as { exercices: Array<{ codeProfession: string; activities: Array<{ libelleCommune?: string }> }> };
+      assert.equal(ref.exercices[0]?.codeProfession, '10');
+      assert.equal(ref.exercices[0]?.activities.length, 2);
+      assert.deepEqual(userinfo.otherIds, [{ identifiant: DEMO_PRO.rpps, origine: 'RPPS', qualite: 1 }]);
+
+      // The same approval cannot be spent twice.
+      const replay = await continueLogin(t, login);
+      await assertNoCode(t, replay);
+    });
+
+    it('accepts the bare 11-digit RPPS on the login page', async () => {
+      const login = await startBrowserLogin(t, DEMO_PRO.rpps);
+      const challenge = await pendingChallenge(device);
+      assert.ok(challenge.candidates.includes(login.displayCode));
+      await device.deny(challenge.id, 'refused');
+    });
+
+    it('a wrong code picked fails the challenge: no code is issued', async () => {
+      const login = await startBrowserLogin(t);
+      const challenge = await pendingChallenge(device);
+      const wrong = challenge.candidates.find((c) => c !== login.displayCode)!;
+      const result = await device.approve(challenge.id, wrong, '2468');
+      assert.equal(result.status, 422);
+      assert.equal(result.body.error, 'CHALLENGE_WRONG_CODE');
+      const status = await request(login.jar, `${login.challengeUrl}/status`);
+      assert.equal((await status.json()).state, 'failed');
+      const outcome = await continueLogin(t, login);
+      await assertNoCode(t, outcome);
+      assert.match(await outcome.response.text(), /Demande annulée/);
+      // A settled challenge cannot be approved afterwards with the right code.
+      const late = await device.approve(challenge.id, login.displayCode, '2468');
+      assert.equal(late.status, 409);
+    });
+
+    it('a denial ends the login with a French message and no code', async () => {
+      const login = await startBrowserLogin(t);
+      const challenge = await pendingChallenge(device);
+      assert.equal((await device.deny(challenge.id, 'not_me')).status, 200);
+      const outcome = await continueLogin(t, login);
+      await assertNoCode(t, outcome);
+      assert.match(await outcome.response.text(), /refusée/);
+      const audit = await t.vigie.audit.list({ subject: DEMO_PRO.nationalId });
+      assert.ok(audit.some((e) => e.event === 'challenge.denied' && e.details.reason === 'not_me'));
+    });
+
+    it('expiry after 60 s (injected clock): the page says expired, the device can no longer approve', async () => {
+      const login = await startBrowserLogin(t);
+      const challenge = await pendingChallenge(device);
+      t.clock.advance(61_000);
+      const status = await request(login.jar, `${login.challengeUrl}/status`);
+      assert.equal((await status.json()).state, 'expired');
+      const late = await device.approve(challenge.id, login.displayCode, '2468');
+      assert.equal(late.status, 410);
+      const outcome = await continueLogin(t, login);
+      await assertNoCode(t, outcome);
+      assert.match(await outcome.response.text(), /expiré/);
+    });
+
+    it('three wrong PINs lock the device and end the login without a code', async () => {
+      const second = await t.activateDevice(DEMO_PRO.nationalId, '8642');
+      const login = await startBrowserLogin(t);
+      const challenge = await pendingChallenge(second);
+      const first = await second.approve(challenge.id, login.displayCode, '1357');
+      assert.equal(first.status, 403);
+      assert.equal(first.body.error, 'PIN_WRONG');
+      assert.equal((await second.approve(challenge.id, login.displayCode, '1357')).body.error, 'PIN_WRONG');
+      const third = await second.approve(challenge.id, login.displayCode, '1357');
+      assert.equal(third.body.error, 'DEVICE_LOCKED');
+      // Locked: even the right PIN is refused now.
+      const after = await second.listChallenges();
+      assert.equal(after.status, 403);
+      const outcome = await continueLogin(t, login);
+      await assertNoCode(t, outcome);
+      const status = await request(login.jar, `${login.challengeUrl}/status`);
+      assert.equal((await status.json()).state, 'failed');
+    });
+
+    it('answers the same way for an unknown identifier (no enumeration), and the challenge just expires', async () => {
+      const known = await startBrowserLogin(t);
+      const unknown = await startBrowserLogin(t, '899999999999');
+      const shape = (html: string) => html.replace(/\/interaction\/[^"]+/g, 'URL').replace(/value="[^"]*"/g, 'value=""').replace(/<p class="code"[^>]*>\d+<\/p>/, 'CODE').replace(/aria-label="[^"]*"/, '').replace(/\d+ secondes/, 'N secondes');
+      assert.equal(shape(unknown.pageHtml), shape(known.pageHtml));
+      assert.match(unknown.pageHtml, /Si vous n'avez pas encore activé votre e-CPS/);
+      const pending = await device.listChallenges();
+      for (const c of pending.body.challenges) await device.deny(c.id, 'refused');
+    });
+
+    it('rejects malformed identifiers with a precise French message', async () => {
+      for (const [input, message] of [['12345', /12 chiffres/], ['81000000001A', /chiffres/], ['910000000017', /commence par 8/], ['', /Saisissez/]] as const) {
+        await assert.rejects(startBrowserLogin(t, input), (error: Error) => message.test(error.message) || assert.fail(error.message));
+      }
+    });
+  });
+}
