@@ -7,9 +7,10 @@ import * as client from 'openid-client';
 import { startTestVigie, startBrowserLogin, continueLogin, DEMO_PRO, type TestVigie } from './support/harness.ts';
 import type { DeviceSimulator } from '../src/device/simulator.ts';
 import { request } from './support/browser.ts';
+import { skipWithoutPostgres } from './support/backends.ts';
 
 const backends = [{ name: 'sqlite', postgres: false }, ...(process.env.DATABASE_URL ? [{ name: 'postgres', postgres: true }] : [])];
-if (!process.env.DATABASE_URL) describe('e-CPS login end to end [postgres]', { skip: 'DATABASE_URL is not set' }, () => {});
+if (!process.env.DATABASE_URL) skipWithoutPostgres('e-CPS login end to end');
 
 async function pendingChallenge(device: DeviceSimulator) {
   const list = await device.listChallenges();
