@@ -173,7 +173,8 @@ const COLUMN_BY_KEY: ReadonlyMap<string, ColumnSpec> = (() => {
   return map;
 })();
 
-const ACTIVITY_FIELDS = [
+/** Every Activity field, in the order of the national file. */
+export const ACTIVITY_FIELDS = [
   'codeModeExercice',
   'codeSecteurDactivite',
   'codeSectionPharmacien',
@@ -309,7 +310,7 @@ export interface ParseOptions {
  * required column.
  */
 export async function* parseExtract(input: string | Readable, options: ParseOptions = {}): AsyncGenerator<ExtractItem> {
-  const stream = typeof input === 'string' ? createReadStream(input, { highWaterMark: 1 << 20 }) : input;
+  const stream = typeof input === 'string' ? createReadStream(input) : input;
   const lines = createInterface({ input: stream, crlfDelay: Infinity });
   // A read failure (missing file, broken stream) ends the iteration and is rethrown below.
   let failure: unknown;

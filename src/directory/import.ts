@@ -6,7 +6,7 @@
  * Records absent from a newer file are kept, not deleted.
  */
 import type { Readable } from 'node:stream';
-import type { Contacts } from './model.ts';
+import type { Contacts, Professional } from './model.ts';
 import { parseContacts } from './contacts.ts';
 import { ProfessionalBuffer, parseExtract, type ExtractError, type ExtractHeader } from './extract.ts';
 import type { DirectoryStore } from './store.ts';
@@ -49,41 +49,91 @@ function batchSizeOf(options: ImportOptions): number {
   return size;
 }
 
+/**
+ * Writes batches in the background while parsing goes on, with at most one batch in flight: the
+ * database round trips (PostgreSQL) overlap with parsing, and a failed batch stops the import
+ * before any later batch is written.
+ */
+class BatchWriter<T> {
+  readonly #write: (list: T[]) => Promise<void>;
+  #pending: Promise<void> = Promise.resolve();
+  #failure: { error: unknown } | undefined;
+
+  constructor(write: (list: T[]) => Promise<void>) {
+    this.#write = write;
+  }
+
+  /** Waits for the previous batch, then starts writing this one; `done` runs once it committed. */
+  async submit(list: T[], done: () => void): Promise<void> {
+    await this.#pending;
+    if (this.#failure) throw this.#failure.error;
+    // Every outcome is caught here, so a failure waits for the next submit/finish without ever
+    // surfacing as an unhandled rejection meanwhile.
+    this.#pending = this.#write(list).then(
+      () => {
+        try {
+          done();
+        } catch (error) {
+          this.#failure ??= { error };
+        }
+      },
+      (error: unknown) => {
+        this.#failure ??= { error };
+      },
+    );
+  }
+
+  /** Waits for the last batch and reports its failure, if any. */
+  async finish(): Promise<void> {
+    await this.#pending;
+    if (this.#failure) throw this.#failure.error;
+  }
+}
+
 /** Imports `PS_LibreAcces_Personne_activite_*.txt` (a path or a stream) into the store. */
 export async function importExtract(input: string | Readable, store: DirectoryStore, options: ImportOptions = {}): Promise<ImportResult> {
   const batchSize = batchSizeOf(options);
   const result: ImportResult = { lines: 0, rows: 0, professionals: 0, errors: 0, batches: 0 };
   const buffer = new ProfessionalBuffer();
+  const writer = new BatchWriter<Professional>((list) => store.upsertProfessionals(list));
   let lastLine = 1;
 
   const flush = async () => {
     if (buffer.size === 0) return;
     const batch = buffer.take();
-    await store.upsertProfessionals(batch);
-    result.professionals += batch.length;
-    result.batches++;
-    options.onProgress?.({ lines: Math.max(lastLine, result.lines), professionals: result.professionals, errors: result.errors });
+    const lines = lastLine;
+    await writer.submit(batch, () => {
+      result.professionals += batch.length;
+      result.batches++;
+      options.onProgress?.({ lines: Math.max(lines, result.lines), professionals: result.professionals, errors: result.errors });
+    });
   };
 
   const items = parseExtract(input, {
     ...(options.onHeader ? { onHeader: options.onHeader } : {}),
     onEnd: ({ lines }) => (result.lines = lines),
   });
-  for await (const item of items) {
-    if (item.kind === 'error') {
-      result.errors++;
-      lastLine = item.error.line;
-      options.onError?.(item.error);
-      continue;
+  try {
+    for await (const item of items) {
+      if (item.kind === 'error') {
+        result.errors++;
+        lastLine = item.error.line;
+        options.onError?.(item.error);
+        continue;
+      }
+      const row = item.row;
+      // Close a batch only between two persons, so that one person's rows are never split.
+      if (buffer.size >= batchSize && !buffer.has(row.nationalId)) await flush();
+      lastLine = row.line;
+      result.rows++;
+      buffer.add(row);
     }
-    const row = item.row;
-    lastLine = row.line;
-    result.rows++;
-    // Close a batch only between two persons, so that one person's rows are never split.
-    if (buffer.size >= batchSize && !buffer.has(row.nationalId)) await flush();
-    buffer.add(row);
+    await flush();
+  } finally {
+    // Never return (or throw) while a transaction is still running.
+    await writer.finish().catch(() => {});
   }
-  await flush();
+  await writer.finish();
   return result;
 }
 
@@ -93,30 +143,38 @@ export async function importContacts(input: string | Readable, store: DirectoryS
   const result: ImportResult = { lines: 0, rows: 0, professionals: 0, errors: 0, batches: 0 };
   // Keyed by national id: a repeated id in one batch keeps its last line.
   const batch = new Map<string, Contacts>();
+  const writer = new BatchWriter<Contacts>((list) => store.upsertContacts(list));
   let lastLine = 1;
 
   const flush = async () => {
     if (batch.size === 0) return;
     const list = [...batch.values()];
     batch.clear();
-    await store.upsertContacts(list);
-    result.professionals += list.length;
-    result.batches++;
-    options.onProgress?.({ lines: Math.max(lastLine, result.lines), professionals: result.professionals, errors: result.errors });
+    const lines = lastLine;
+    await writer.submit(list, () => {
+      result.professionals += list.length;
+      result.batches++;
+      options.onProgress?.({ lines: Math.max(lines, result.lines), professionals: result.professionals, errors: result.errors });
+    });
   };
 
-  for await (const item of parseContacts(input, { onEnd: ({ lines }) => (result.lines = lines) })) {
-    if (item.kind === 'error') {
-      result.errors++;
-      lastLine = item.error.line;
-      options.onError?.(item.error);
-      continue;
+  try {
+    for await (const item of parseContacts(input, { onEnd: ({ lines }) => (result.lines = lines) })) {
+      if (item.kind === 'error') {
+        result.errors++;
+        lastLine = item.error.line;
+        options.onError?.(item.error);
+        continue;
+      }
+      if (batch.size >= batchSize && !batch.has(item.contacts.nationalId)) await flush();
+      lastLine = item.line;
+      result.rows++;
+      batch.set(item.contacts.nationalId, item.contacts);
     }
-    lastLine = item.line;
-    result.rows++;
-    if (batch.size >= batchSize && !batch.has(item.contacts.nationalId)) await flush();
-    batch.set(item.contacts.nationalId, item.contacts);
+    await flush();
+  } finally {
+    await writer.finish().catch(() => {});
   }
-  await flush();
+  await writer.finish();
   return result;
 }

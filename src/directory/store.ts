@@ -2,7 +2,8 @@ import { sql } from 'kysely';
 import type { Db } from '../store/db.ts';
 import type { ContactTable, ProfessionalTable } from '../store/schema.ts';
 import { systemClock, type Clock } from '../lib/clock.ts';
-import type { Contacts, Exercise, Professional } from './model.ts';
+import { ACTIVITY_FIELDS } from './extract.ts';
+import type { Activity, Contacts, Exercise, Professional } from './model.ts';
 
 /** Storage of the directory: public professional records and their private contact details. */
 export interface DirectoryStore {
@@ -45,7 +46,7 @@ export class SqlDirectoryStore implements DirectoryStore {
       identifier: p.identifier,
       family_name: p.familyName,
       given_name: p.givenName,
-      exercises: JSON.stringify(p.exercises),
+      exercises: packExercises(p.exercises),
       updated_at: now,
     }));
     await this.#db.kysely.transaction().execute(async (trx) => {
@@ -83,7 +84,7 @@ export class SqlDirectoryStore implements DirectoryStore {
       identifier: row.identifier,
       familyName: row.family_name,
       givenName: row.given_name,
-      exercises: JSON.parse(row.exercises) as Exercise[],
+      exercises: unpackExercises(row.exercises),
     };
   }
 
@@ -135,6 +136,36 @@ export class SqlDirectoryStore implements DirectoryStore {
     // COUNT is a bigint on PostgreSQL (a string unless parsed) and an integer on SQLite.
     return { professionals: Number(professionals.n), contacts: Number(contacts.n) };
   }
+}
+
+/**
+ * Exercises are stored as JSON with the empty activity fields left out: most of the 34 are empty,
+ * and dropping them halves the text written for the ~2 million national rows. Reading restores
+ * every field (empty when absent), including fields added to the model after a record was stored.
+ */
+function packExercises(exercises: readonly Exercise[]): string {
+  return JSON.stringify(
+    exercises.map((e) => ({
+      ...e,
+      activities: e.activities.map((a) => {
+        const packed: Partial<Activity> = {};
+        for (const field of ACTIVITY_FIELDS) if (a[field]) packed[field] = a[field];
+        return packed;
+      }),
+    })),
+  );
+}
+
+function unpackExercises(json: string): Exercise[] {
+  const exercises = JSON.parse(json) as (Omit<Exercise, 'activities'> & { activities: Partial<Activity>[] })[];
+  return exercises.map((e) => ({
+    ...e,
+    activities: e.activities.map((packed) => {
+      const activity = {} as Activity;
+      for (const field of ACTIVITY_FIELDS) activity[field] = packed[field] ?? '';
+      return activity;
+    }),
+  }));
 }
 
 function lastById<T>(list: readonly T[], id: (item: T) => string): Map<string, T> {
