@@ -132,13 +132,21 @@ export class DeviceService {
   async checkPin(device: Device, pin: string): Promise<void> {
     const now = this.#clock.now();
     if (constantTimeEqual(this.#hashPin(device.id, pin), device.pinHash)) {
-      await this.#devices.recordPinSuccess(device.id, now);
+      if (!(await this.#devices.recordPinSuccess(device.id, now))) throw deviceErrors.DEVICE_LOCKED();
       return;
     }
     const { failures, locked } = await this.#devices.recordPinFailure(device.id, this.#options.pinMaxFailures, now);
     await this.#audit.append({ actor: `device:${device.id}`, event: locked ? 'device.locked' : 'device.pin_failed', subject: device.nationalId, details: { deviceId: device.id, failures } });
     if (locked) throw deviceErrors.DEVICE_LOCKED();
-    throw deviceErrors.PIN_WRONG({ message: `Wrong PIN: ${this.#options.pinMaxFailures - failures} attempt(s) left before the device is locked.` });
+    const left = this.#options.pinMaxFailures - failures;
+    throw deviceErrors.PIN_WRONG({ message: `Wrong PIN: ${left} attempt(s) left before the device is locked.`, headers: { 'x-vigie-attempts-left': String(left) } });
+  }
+
+  /** A new active device record with its PIN hashed (activation flows insert it in their own transaction). */
+  newDevice(input: { nationalId: string; name: string; publicKey: JsonWebKey; pin: string }, now: number): Device {
+    if (isTrivialPin(input.pin)) throw deviceErrors.PIN_TOO_WEAK();
+    const id = randomId();
+    return { id, nationalId: input.nationalId, name: input.name, publicKey: input.publicKey, pinHash: this.#hashPin(id, input.pin), pinFailures: 0, state: 'active', createdAt: now, lastUsedAt: null, revokedAt: null };
   }
 
   async list(nationalId: string): Promise<Device[]> {

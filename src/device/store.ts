@@ -38,8 +38,8 @@ export interface DeviceStore {
   listByProfessional(nationalId: string): Promise<Device[]>;
   /** Atomically counts one wrong PIN; locks the device when `max` is reached. */
   recordPinFailure(id: string, max: number, now: number): Promise<{ failures: number; locked: boolean }>;
-  /** A right PIN: resets the failure count and marks the device used. */
-  recordPinSuccess(id: string, now: number): Promise<void>;
+  /** A right PIN: resets the failure count and marks the device used; false when it is no longer active. */
+  recordPinSuccess(id: string, now: number): Promise<boolean>;
   setState(id: string, state: DeviceState, now: number): Promise<boolean>;
   touch(id: string, now: number): Promise<void>;
   /** Remembers a request nonce; false when it was already seen (a replay). */
@@ -119,8 +119,10 @@ export class SqlDeviceStore implements DeviceStore {
     });
   }
 
-  async recordPinSuccess(id: string, now: number): Promise<void> {
-    await this.#db.kysely.updateTable('device').set({ pin_failures: 0, last_used_at: now }).where('id', '=', id).execute();
+  async recordPinSuccess(id: string, now: number): Promise<boolean> {
+    // Conditional on `active`: a right PIN racing the wrong guesses that locked the device loses.
+    const result = await this.#db.kysely.updateTable('device').set({ pin_failures: 0, last_used_at: now }).where('id', '=', id).where('state', '=', 'active').executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 
   async setState(id: string, state: DeviceState, now: number): Promise<boolean> {
@@ -188,6 +190,8 @@ export class SqlActivationStore implements ActivationStore {
       .selectFrom('activation')
       .selectAll()
       .where('national_id', '=', nationalId)
+      // Email + SMS flows (activation.ts) live in the same table and are never completed by an operator code.
+      .where('method', '=', 'operator_code')
       .where('state', '=', 'pending')
       .where('expires_at', '>', now)
       .orderBy('created_at', 'desc')

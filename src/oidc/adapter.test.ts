@@ -1,0 +1,103 @@
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AdapterPayload } from 'oidc-provider';
+import { forEachBackend } from '../../test/support/backends.ts';
+import { ManualClock } from '../lib/clock.ts';
+import { randomId } from '../lib/crypto.ts';
+import { SqlOidcModelStore, adapterFactory } from './adapter.ts';
+
+forEachBackend('SqlOidcModelStore', ({ db }) => {
+  const clock = new ManualClock();
+  const store = () => new SqlOidcModelStore(db(), clock);
+  const adapter = (model: string) => new (adapterFactory(store()))(model);
+
+  it('upsert then find returns the payload; another model with the same id is separate', async () => {
+    const id = randomId();
+    const session: AdapterPayload = { accountId: '810000000017', loginTs: 1, kind: 'Session' };
+    await adapter('Session').upsert(id, session, 3600);
+    assert.deepEqual(await adapter('Session').find(id), session);
+    assert.equal(await adapter('AccessToken').find(id), undefined);
+    assert.equal(await adapter('Session').find(randomId()), undefined);
+  });
+
+  it('upsert replaces the payload and the expiry of an existing row', async () => {
+    const id = randomId();
+    await adapter('Grant').upsert(id, { accountId: 'a', kind: 'Grant' }, 10);
+    await adapter('Grant').upsert(id, { accountId: 'b', kind: 'Grant' }, 3600);
+    clock.advance(60_000);
+    assert.deepEqual(await adapter('Grant').find(id), { accountId: 'b', kind: 'Grant' });
+  });
+
+  it('a row is gone once its TTL has passed; without a TTL it never expires', async () => {
+    const id = randomId();
+    const forever = randomId();
+    await adapter('AuthorizationCode').upsert(id, { kind: 'AuthorizationCode', grantId: 'g-ttl' }, 60);
+    await store().upsert('Client', forever, { client_id: forever }, undefined);
+    clock.advance(59_999);
+    assert.ok(await adapter('AuthorizationCode').find(id));
+    clock.advance(1);
+    assert.equal(await adapter('AuthorizationCode').find(id), undefined);
+    clock.advance(365 * 86_400_000);
+    assert.deepEqual(await store().find('Client', forever), { client_id: forever });
+  });
+
+  it('findByUid and findByUserCode look up by the secondary keys, within the model and the TTL', async () => {
+    const uid = randomId();
+    const userCode = `UC-${randomId(4)}`;
+    await adapter('Interaction').upsert(randomId(), { kind: 'Interaction', uid }, 60);
+    await adapter('DeviceCode').upsert(randomId(), { kind: 'DeviceCode', userCode }, 60);
+    assert.deepEqual(await adapter('Interaction').findByUid(uid), { kind: 'Interaction', uid });
+    assert.deepEqual(await adapter('DeviceCode').findByUserCode(userCode), { kind: 'DeviceCode', userCode });
+    assert.equal(await adapter('Session').findByUid(uid), undefined);
+    assert.equal(await adapter('Interaction').findByUid(randomId()), undefined);
+    assert.equal(await adapter('DeviceCode').findByUserCode('nope'), undefined);
+    clock.advance(60_000);
+    assert.equal(await adapter('Interaction').findByUid(uid), undefined);
+    assert.equal(await adapter('DeviceCode').findByUserCode(userCode), undefined);
+  });
+
+  it('consume marks the row consumed (epoch seconds) and keeps it readable', async () => {
+    const id = randomId();
+    await adapter('AuthorizationCode').upsert(id, { kind: 'AuthorizationCode' }, 60);
+    assert.equal((await adapter('AuthorizationCode').find(id))?.consumed, undefined);
+    await adapter('AuthorizationCode').consume(id);
+    const found = await adapter('AuthorizationCode').find(id);
+    assert.equal(found?.consumed, Math.floor(clock.now() / 1000));
+    assert.equal(found?.kind, 'AuthorizationCode');
+  });
+
+  it('destroy removes one row of one model', async () => {
+    const id = randomId();
+    await adapter('Session').upsert(id, { kind: 'Session' }, 60);
+    await adapter('Grant').upsert(id, { kind: 'Grant' }, 60);
+    await adapter('Session').destroy(id);
+    assert.equal(await adapter('Session').find(id), undefined);
+    assert.ok(await adapter('Grant').find(id));
+  });
+
+  it('revokeByGrantId removes every model of that grant and nothing else', async () => {
+    const grantId = randomId();
+    const other = randomId();
+    const ids = { code: randomId(), access: randomId(), refresh: randomId(), kept: randomId() };
+    await adapter('AuthorizationCode').upsert(ids.code, { grantId }, 60);
+    await adapter('AccessToken').upsert(ids.access, { grantId }, 60);
+    await adapter('RefreshToken').upsert(ids.refresh, { grantId }, 60);
+    await adapter('AccessToken').upsert(ids.kept, { grantId: other }, 60);
+    await adapter('AccessToken').revokeByGrantId(grantId);
+    assert.equal(await adapter('AuthorizationCode').find(ids.code), undefined);
+    assert.equal(await adapter('AccessToken').find(ids.access), undefined);
+    assert.equal(await adapter('RefreshToken').find(ids.refresh), undefined);
+    assert.deepEqual(await adapter('AccessToken').find(ids.kept), { grantId: other });
+  });
+
+  it('purgeExpired deletes expired rows only and list reads a model', async () => {
+    const model = `Purge${randomId(4)}`;
+    await store().upsert(model, 'a-short', { n: 1 }, 1);
+    await store().upsert(model, 'b-long', { n: 2 }, 3600);
+    await store().upsert(model, 'c-forever', { n: 3 }, undefined);
+    clock.advance(1000);
+    assert.ok((await store().purgeExpired()) >= 1);
+    assert.deepEqual(await store().list(model), [{ id: 'b-long', payload: { n: 2 } }, { id: 'c-forever', payload: { n: 3 } }]);
+    assert.equal(await store().purgeExpired(), 0);
+  });
+});
