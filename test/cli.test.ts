@@ -1,0 +1,87 @@
+// The operator command, run as operators run it: a separate process on the configured storage.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DatabaseSync } from 'node:sqlite';
+import { DEMO_CONTACTS, DEMO_EXTRACT } from '../src/demo.ts';
+
+const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+
+describe('vigie operator command', () => {
+  let dataDir: string;
+  const vigie = (...args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, VIGIE_DATA_DIR: dataDir, VIGIE_SECRET: 'k'.repeat(40), LOG_LEVEL: 'silent' } }, (error, stdout, stderr) => {
+        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
+      });
+    });
+
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'vigie-cli-'));
+  });
+  after(async () => rm(dataDir, { recursive: true, force: true }));
+
+  it('migrates, then says the database is up to date', async () => {
+    assert.match((await vigie('migrate')).stdout, /Applied: 001-foundation/);
+    assert.match((await vigie('migrate')).stdout, /up to date/);
+  });
+
+  it('imports the directory and contacts, idempotently, with counts', async () => {
+    const first = await vigie('directory', 'import', DEMO_EXTRACT);
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(JSON.parse(first.stdout).professionals, 300);
+    const again = await vigie('directory', 'import', DEMO_EXTRACT);
+    assert.equal(JSON.parse(again.stdout).professionals, 300);
+    const contacts = await vigie('directory', 'contacts', DEMO_CONTACTS);
+    assert.equal(contacts.code, 0, contacts.stderr);
+    const db = new DatabaseSync(join(dataDir, 'vigie.sqlite'));
+    assert.deepEqual({ ...(db.prepare('select count(*) as n from professional').get() as object) }, { n: 300 });
+    db.close();
+  });
+
+  it('registers, lists and removes a service; a bad redirect URI is refused', async () => {
+    const added = await vigie('clients', 'add', '--id', 'vaccination', '--name', 'Carnet de vaccination', '--redirect-uri', 'https://vaccination.example/cb', '--backchannel-logout-uri', 'https://vaccination.example/bcl');
+    assert.equal(added.code, 0, added.stderr);
+    const metadata = JSON.parse(added.stdout);
+    assert.equal(metadata.client_name, 'Carnet de vaccination');
+    assert.equal(metadata.backchannel_logout_session_required, true);
+    assert.ok(metadata.client_secret.length >= 32);
+    assert.match((await vigie('clients', 'list')).stdout, /vaccination\tCarnet de vaccination/);
+    const bad = await vigie('clients', 'add', '--id', 'bad', '--name', 'X', '--redirect-uri', 'not a url');
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /redirect_uris/);
+    assert.equal((await vigie('clients', 'remove', 'vaccination')).code, 0);
+    const gone = await vigie('clients', 'remove', 'vaccination');
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /No such client/);
+  });
+
+  it('issues an activation code for a known professional only', async () => {
+    const issued = await vigie('device', 'activation-code', '810000000017');
+    assert.match(issued.stdout, /Activation code for 810000000017: [0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}/);
+    const unknown = await vigie('device', 'activation-code', '899999999999');
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /No professional/);
+  });
+
+  it('verifies the audit chain and names the first tampered entry', async () => {
+    const intact = await vigie('audit', 'verify');
+    assert.equal(intact.code, 0);
+    assert.match(intact.stdout, /intact: \d+ entries/);
+    const db = new DatabaseSync(join(dataDir, 'vigie.sqlite'));
+    db.prepare("update audit_log set details = '{\"forged\":true}' where seq = 1").run();
+    db.close();
+    const broken = await vigie('audit', 'verify');
+    assert.equal(broken.code, 2);
+    assert.match(broken.stdout, /BROKEN at entry 1/);
+  });
+
+  it('prints the configuration table and the help', async () => {
+    assert.match((await vigie('config')).stdout, /VIGIE_CHALLENGE_TTL_SECONDS/);
+    assert.match((await vigie('--help')).stdout, /vigie device activation-code NATIONAL_ID/);
+  });
+});

@@ -1,0 +1,123 @@
+// Protocol features services rely on, exercised with a real OIDC client (openid-client) against
+// the real provider: discovery, the three client authentication methods, revocation,
+// introspection, and the login page's live status stream (SSE).
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPair, exportJWK } from 'jose';
+import * as client from 'openid-client';
+import { startTestVigie, startBrowserLogin, continueLogin, DEMO_PRO, type TestVigie } from './support/harness.ts';
+import type { DeviceSimulator } from '../src/device/simulator.ts';
+import { request, type Jar } from './support/browser.ts';
+
+async function approvedLogin(t: TestVigie, device: DeviceSimulator, rp: client.Configuration = t.rp) {
+  const login = await startBrowserLogin(t, DEMO_PRO.nationalId, {}, rp);
+  const { challenges } = (await device.listChallenges()).body;
+  const challenge = challenges[0]!;
+  assert.equal((await device.approve(challenge.id, login.displayCode, '2468')).status, 200);
+  const callback = await continueLogin(t, login);
+  return client.authorizationCodeGrant(rp, callback.url, { pkceCodeVerifier: login.verifier, expectedState: login.state, expectedNonce: login.nonce });
+}
+
+/** Reads server-sent `state` events until one is not `pending`. */
+async function nextSettledState(jar: Jar, url: string): Promise<string[]> {
+  const response = await request(jar, url, { headers: { accept: 'text/event-stream' } });
+  assert.equal(response.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  const states: string[] = [];
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return states;
+    buffer += value;
+    for (const match of buffer.matchAll(/event: state\ndata: (\{[^\n]*\})\n\n/g)) states.push((JSON.parse(match[1]!) as { state: string }).state);
+    buffer = buffer.slice(buffer.lastIndexOf('\n\n') + 2);
+    if (states.some((s) => s !== 'pending')) {
+      await reader.cancel();
+      return states;
+    }
+  }
+}
+
+describe('OIDC protocol features', () => {
+  let t: TestVigie;
+  let device: DeviceSimulator;
+  before(async () => {
+    t = await startTestVigie();
+    device = await t.activateDevice();
+  });
+  after(async () => t.close());
+
+  it('discovery advertises PKCE S256, the client auth methods, back-channel and RP-initiated logout, eidas1', () => {
+    const meta = t.rp.serverMetadata();
+    assert.deepEqual(meta.code_challenge_methods_supported, ['S256']);
+    assert.deepEqual(new Set(meta.token_endpoint_auth_methods_supported), new Set(['client_secret_basic', 'client_secret_post', 'private_key_jwt']));
+    assert.equal(meta.backchannel_logout_supported, true);
+    assert.equal(meta.backchannel_logout_session_supported, true);
+    assert.ok(meta.end_session_endpoint);
+    assert.ok(meta.revocation_endpoint);
+    assert.ok(meta.introspection_endpoint);
+    assert.deepEqual(meta.acr_values_supported, ['eidas1']);
+    assert.ok((meta.scopes_supported ?? []).includes('scope_all'));
+  });
+
+  it('publishes an ES256 signing key in the JWKS', async () => {
+    const jwks = (await (await fetch(`${t.issuer}/jwks`)).json()) as { keys: Array<{ kty: string; crv: string; alg: string; d?: string }> };
+    assert.ok(jwks.keys.length >= 1);
+    assert.ok(jwks.keys.every((k) => k.kty === 'EC' && k.crv === 'P-256' && k.alg === 'ES256'));
+    assert.ok(jwks.keys.every((k) => k.d === undefined), 'no private part is published');
+  });
+
+  it('refuses an authorization request without PKCE', async () => {
+    const url = new URL(`${t.issuer}/auth`);
+    url.search = new URLSearchParams({ client_id: 'test-rp', response_type: 'code', scope: 'openid', redirect_uri: t.redirectUri, state: 's' }).toString();
+    const response = await fetch(url, { redirect: 'manual' });
+    const location = new URL(response.headers.get('location') ?? '', t.issuer);
+    assert.equal(location.searchParams.get('error'), 'invalid_request');
+    assert.match(location.searchParams.get('error_description') ?? '', /PKCE/);
+  });
+
+  it('introspection says active, then inactive once the access token is revoked', async () => {
+    const tokens = await approvedLogin(t, device);
+    const active = await client.tokenIntrospection(t.rp, tokens.access_token);
+    assert.equal(active.active, true);
+    assert.equal(active.sub, DEMO_PRO.nationalId);
+    await client.tokenRevocation(t.rp, tokens.access_token);
+    const inactive = await client.tokenIntrospection(t.rp, tokens.access_token);
+    assert.equal(inactive.active, false);
+  });
+
+  it('authenticates services with client_secret_post and private_key_jwt', async () => {
+    const secret = 's'.repeat(40);
+    await t.vigie.clients.put({ client_id: 'post-rp', client_name: 'Service POST', redirect_uris: [t.redirectUri], client_secret: secret, token_endpoint_auth_method: 'client_secret_post' });
+    const post = await client.discovery(new URL(t.issuer), 'post-rp', undefined, client.ClientSecretPost(secret), { execute: [client.allowInsecureRequests] });
+    assert.equal((await approvedLogin(t, device, post)).claims()?.sub, DEMO_PRO.nationalId);
+
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'rp-key', alg: 'ES256', use: 'sig' };
+    await t.vigie.clients.put({ client_id: 'jwt-rp', client_name: 'Service JWT', redirect_uris: [t.redirectUri], token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jwk] } });
+    const jwt = await client.discovery(new URL(t.issuer), 'jwt-rp', { token_endpoint_auth_signing_alg: 'ES256' }, client.PrivateKeyJwt({ key: privateKey, kid: 'rp-key' }), { execute: [client.allowInsecureRequests] });
+    assert.equal((await approvedLogin(t, device, jwt)).claims()?.sub, DEMO_PRO.nationalId);
+
+    // A wrong secret is refused at the token endpoint.
+    const wrong = await client.discovery(new URL(t.issuer), 'post-rp', undefined, client.ClientSecretPost('x'.repeat(40)), { execute: [client.allowInsecureRequests] });
+    await assert.rejects(approvedLogin(t, device, wrong), (error: { error?: string }) => error.error === 'invalid_client');
+  });
+
+  it('streams the challenge outcome to the login page over SSE', async () => {
+    const login = await startBrowserLogin(t);
+    const statesPromise = nextSettledState(login.jar, `${login.challengeUrl}/events`);
+    const { challenges } = (await device.listChallenges()).body;
+    await device.approve(challenges[0]!.id, login.displayCode, '2468');
+    const states = await statesPromise;
+    assert.equal(states[0], 'pending');
+    assert.equal(states.at(-1), 'approved');
+  });
+
+  it('refuses the live status of a challenge to a browser without the interaction cookie', async () => {
+    const login = await startBrowserLogin(t);
+    const stranger = await fetch(`${login.challengeUrl}/status`);
+    assert.equal(stranger.status, 400);
+    const { challenges } = (await device.listChallenges()).body;
+    await device.deny(challenges[0]!.id, 'refused');
+  });
+});
