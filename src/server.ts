@@ -1,3 +1,5 @@
+import { hostname } from 'node:os';
+import { sql } from 'kysely';
 import { pino, type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type Provider from 'oidc-provider';
@@ -6,21 +8,34 @@ import { resolveKeys } from './config/secrets.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
 import { migrate, openDatabase, type Db } from './store/db.ts';
 import { SqlAuditLog } from './audit/log.ts';
-import { InProcessBus, type EventBus } from './events/bus.ts';
+import type { EventBus } from './events/bus.ts';
+import { openShortLivedStores } from './store/short-lived.ts';
+import type { RedisHandle } from './store/redis/client.ts';
+import { healthRoutes } from './http/health.ts';
+import { isDependencyDown, RETRY_AFTER_SECONDS } from './http/errors.ts';
 import { SqlDirectoryStore } from './directory/store.ts';
-import { SqlChallengeStore } from './challenge/store.ts';
 import { ChallengeService } from './challenge/service.ts';
-import { SqlActivationStore, SqlDeviceStore } from './device/store.ts';
 import { DeviceService } from './device/service.ts';
-import { SqlOidcModelStore } from './oidc/adapter.ts';
 import { ClientRegistry } from './oidc/clients.ts';
 import { loadSigningKeys } from './oidc/keys.ts';
 import { createProvider } from './oidc/provider.ts';
-import { LoginThrottle } from './defence/throttle.ts';
+import { DefenceService } from './defence/service.ts';
+import { SqlDefenceStore } from './defence/store.ts';
+import { MemoryDefenceStore } from './defence/memory-store.ts';
+import { RedisDefenceStore } from './store/redis/defence-store.ts';
+import { GeoIpLiteLocator, noGeo, type GeoLocator } from './defence/geo.ts';
+import { policyFromConfig } from './defence/policy.ts';
+import { TrustedBrowsers } from './defence/trusted-browser.ts';
+import { defenceRoutes } from './defence/routes.ts';
+import { metricsRoutes } from './http/metrics.ts';
+import { Metrics } from './lib/metrics.ts';
 import { LoginService } from './login/service.ts';
 import { loginRoutes } from './login/routes.ts';
 import { deviceRoutes } from './device/routes.ts';
 import { buildHttp } from './http/app.ts';
+import { composeAuthenticatorApp, type AuthenticatorApp } from './webapp/compose.ts';
+import { createWallet, type Wallet } from './wallet/index.ts';
+import { notifierOver } from './wallet/notifier.ts';
 
 export interface Vigie {
   config: Config;
@@ -28,22 +43,33 @@ export interface Vigie {
   db: Db;
   provider: Provider;
   bus: EventBus;
+  /** Set when REDIS_URL is (several nodes). */
+  redis: RedisHandle | undefined;
   clock: Clock;
   logger: Logger;
   directory: SqlDirectoryStore;
   challenges: ChallengeService;
   devices: DeviceService;
+  /** The e-CPS app: activation by codes, email/SMS, live delivery, the PWA (webapp/compose.ts). */
+  authenticator: AuthenticatorApp;
   clients: ClientRegistry;
   audit: SqlAuditLog;
+  /** Push-bombing defences: decisions, blocks, settings, attack summaries (defence/service.ts). */
+  defence: DefenceService;
+  metrics: Metrics;
+  /** The professional's portal at /wallet: sessions, forced logout, history, devices, contacts (wallet/index.ts). */
+  wallet: Wallet;
   listen(): Promise<string>;
   close(): Promise<void>;
 }
 
 const SWEEP_MS = 1000;
 const PURGE_MS = 60_000;
+const CLOSE_GRACE_MS = 2000;
+const WALLET_SWEEP_MS = 15_000;
 
 /** The composition root: stores, domain services, protocol engine and HTTP, wired once. */
-export async function createVigie(config: Config, options: { clock?: Clock; logger?: Logger } = {}): Promise<Vigie> {
+export async function createVigie(config: Config, options: { clock?: Clock; logger?: Logger; geo?: GeoLocator } = {}): Promise<Vigie> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? pino({ level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie', '*.pin', '*.code', '*.activationCode', '*.client_secret'] });
   const db = openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
@@ -51,15 +77,16 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
   const keys = resolveKeys(config, logger);
 
   const audit = new SqlAuditLog(db, clock);
-  const bus = new InProcessBus();
+  const shortLived = await openShortLivedStores(db, { redisUrl: config.redisUrl, clock, logger });
+  const { bus, redis } = shortLived;
   const directory = new SqlDirectoryStore(db, clock);
-  const challenges = new ChallengeService({ store: new SqlChallengeStore(db), bus, clock, audit, ttlSeconds: config.challengeTtlSeconds });
-  const deviceStore = new SqlDeviceStore(db);
+  const challenges = new ChallengeService({ store: shortLived.challenges, bus, clock, audit, ttlSeconds: config.challengeTtlSeconds });
+  const deviceStore = shortLived.devices;
   const devices = new DeviceService(
-    { devices: deviceStore, activations: new SqlActivationStore(db), directory, audit, clock },
+    { devices: deviceStore, activations: shortLived.activations, directory, audit, clock },
     { pinKey: keys.pin, codeKey: keys.code, signatureWindowSeconds: config.signatureWindowSeconds, pinMaxFailures: config.pinMaxFailures, activationCodeTtlMinutes: config.activationCodeTtlMinutes },
   );
-  const models = new SqlOidcModelStore(db, clock);
+  const models = shortLived.models;
   const clients = new ClientRegistry(models);
   const provider = createProvider({
     issuer: config.issuer,
@@ -71,39 +98,98 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
     trustProxy: config.trustProxy,
     allowLoopbackCallbacks: !config.production,
   });
-  provider.on('server_error', (_ctx, error) => logger.error({ err: error }, 'oidc-provider error'));
+  // A dependency that is down is a 503 with Retry-After on the provider's endpoints too (RFC 6749 §4.1.2.1).
+  const unavailable = new WeakSet<object>();
+  provider.on('server_error', (ctx, error) => {
+    if (!isDependencyDown(error)) return logger.error({ err: error }, 'oidc-provider error');
+    unavailable.add(ctx);
+    logger.warn({ err: error }, 'oidc-provider: dependency unavailable');
+  });
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.status !== 500 || !unavailable.has(ctx)) return;
+    ctx.status = 503;
+    ctx.set('retry-after', RETRY_AFTER_SECONDS);
+    const body = ctx.body as { error?: string } | undefined;
+    if (body && typeof body === 'object' && body.error === 'server_error') ctx.body = { ...body, error: 'temporarily_unavailable' };
+  });
   provider.on('backchannel.error', (_client, error, _accountId, _sid) => logger.warn({ err: error }, 'back-channel logout delivery failed'));
-  const throttle = new LoginThrottle({ perIpPerMinute: config.challengesPerIpPerMinute, perProfessionalPerHour: config.challengesPerProfessionalPerHour });
-  const login = new LoginService({ challenges, directory, devices: deviceStore, throttle, audit });
+  const metrics = new Metrics();
+  const geoip = new GeoIpLiteLocator();
+  if (config.geoip && config.production && !options.geo) geoip.warm();
+  const defence = new DefenceService({
+    // Memory: one node. SQL: one node or several. With REDIS_URL, the rate counters and flags move to Redis.
+    store: config.defenceStore === 'memory' ? new MemoryDefenceStore() : redis ? new RedisDefenceStore(db, redis) : new SqlDefenceStore(db),
+    policy: policyFromConfig(config),
+    clock,
+    audit,
+    metrics,
+    geo: options.geo ?? (config.geoip ? geoip : noGeo),
+  });
+  challenges.onSettled(async (event) => {
+    try {
+      await defence.learn(event);
+    } catch (err) {
+      logger.error({ err, challengeId: event.challenge.id }, 'defence: learning from a settled challenge failed');
+    }
+  });
+  const trust = new TrustedBrowsers({ key: keys.trustedBrowser, ttlDays: config.trustedBrowserDays, secure: config.issuer.startsWith('https://') });
+  const authenticator = composeAuthenticatorApp({ config, keys, db, clock, logger, audit, bus, directory, challenges, devices, deviceStore, codeActivations: shortLived.codeActivations });
+  const login = new LoginService({ challenges, directory, devices: deviceStore, defence });
+  // Before buildHttp: the wallet installs middleware on the provider, which Koa composes once.
+  const wallet = createWallet(
+    { db, models, provider, clients, directory, devices, notifications: defence, notifier: notifierOver(authenticator), audit, clock, logger, metrics },
+    { issuer: config.issuer, sessionTtlMinutes: config.walletSessionMinutes, stepUpMinutes: config.walletStepUpMinutes, contactCoolingOffHours: config.contactCoolingOffHours, contactCodeTtlMinutes: config.contactCodeTtlMinutes, keys },
+  );
+  await wallet.registerClient();
 
   const app = await buildHttp({
     logger,
     trustProxy: config.trustProxy,
     provider,
     plugins: [
-      (instance) => loginRoutes(instance, { provider, login, bus, clock, csrfKey: keys.csrf }),
-      (instance) => deviceRoutes(instance, { devices, challenges, issuer: config.issuer }),
-      async (instance) => {
-        instance.get('/healthz', async () => ({ status: 'ok' }));
-      },
+      (instance) => loginRoutes(instance, { provider, login, bus, clock, csrfKey: keys.csrf, defence, trust }),
+      (instance) => defenceRoutes(instance, { devices, defence, clock }),
+      (instance) => metricsRoutes(instance, { metrics, token: config.metricsToken }),
+      (instance) => deviceRoutes(instance, { devices, challenges, issuer: config.issuer, clock }),
+      ...authenticator.plugins,
+      (instance) => wallet.routes(instance),
+      healthRoutes(
+        {
+          database: async () => {
+            await sql`select 1`.execute(db.kysely);
+          },
+          ...(redis ? { redis: () => redis.ping() } : {}),
+        },
+        { node: `${hostname()}:${process.pid}` },
+      ),
     ],
   });
 
+  wallet.useInProcessTransport(app);
+
   const timers = [
     setInterval(() => challenges.expireDue().catch((err: unknown) => logger.error({ err }, 'challenge expiry sweep failed')), SWEEP_MS),
-    setInterval(() => Promise.all([devices.purgeNonces(), models.purgeExpired()]).catch((err: unknown) => logger.error({ err }, 'purge failed')), PURGE_MS),
+    setInterval(() => Promise.all([devices.purgeNonces(), models.purgeExpired(), authenticator.purge(), defence.purge()]).catch((err: unknown) => logger.error({ err }, 'purge failed')), PURGE_MS),
   ];
+  timers.push(setInterval(() => wallet.sweep().catch((err: unknown) => logger.error({ err }, 'wallet sweep failed')), WALLET_SWEEP_MS));
   timers.forEach((t) => t.unref());
 
   return {
-    config, app, db, provider, bus, clock, logger, directory, challenges, devices, clients, audit,
+    config, app, db, provider, bus, redis, clock, logger, directory, challenges, devices, authenticator, clients, audit, defence, metrics, wallet,
     async listen() {
       return app.listen({ host: config.host, port: config.port });
     },
     async close() {
       timers.forEach((t) => clearInterval(t));
+      await authenticator.close();
+      // Live streams (the login page's SSE, the app's) would hold the close until they end: after
+      // a short grace they are cut, and browsers and apps reconnect to another node (rolling restart).
+      const cut = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS);
       await app.close();
+      clearTimeout(cut);
       await bus.close();
+      await redis?.close();
       await db.close();
     },
   };

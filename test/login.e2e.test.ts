@@ -7,10 +7,16 @@ import * as client from 'openid-client';
 import { startTestVigie, startBrowserLogin, continueLogin, DEMO_PRO, type TestVigie } from './support/harness.ts';
 import type { DeviceSimulator } from '../src/device/simulator.ts';
 import { request } from './support/browser.ts';
-import { skipWithoutPostgres } from './support/backends.ts';
+import { skipWithoutPostgres, skipWithoutRedis } from './support/backends.ts';
 
-const backends = [{ name: 'sqlite', postgres: false }, ...(process.env.DATABASE_URL ? [{ name: 'postgres', postgres: true }] : [])];
+const backends = [
+  { name: 'sqlite', postgres: false, redis: false },
+  ...(process.env.DATABASE_URL ? [{ name: 'postgres', postgres: true, redis: false }] : []),
+  // Several-node mode: short-lived state and events in Redis, the rest in PostgreSQL (or SQLite).
+  ...(process.env.REDIS_URL ? [{ name: 'redis', postgres: Boolean(process.env.DATABASE_URL), redis: true }] : []),
+];
 if (!process.env.DATABASE_URL) skipWithoutPostgres('e-CPS login end to end');
+if (!process.env.REDIS_URL) skipWithoutRedis('e-CPS login end to end');
 
 async function pendingChallenge(device: DeviceSimulator) {
   const list = await device.listChallenges();
@@ -30,19 +36,20 @@ for (const backend of backends) {
     let t: TestVigie;
     let device: DeviceSimulator;
     before(async () => {
-      t = await startTestVigie({ postgres: backend.postgres });
+      t = await startTestVigie({ postgres: backend.postgres, redis: backend.redis });
       device = await t.activateDevice();
     });
     after(async () => t.close());
 
-    it('logs in: authorize → identifier → number matching + PIN on the device → code → tokens → userinfo', async () => {
+    it('logs in: authorize → identifier → typed code + PIN on the device → code → tokens → userinfo; then number matching from that browser', async () => {
       const login = await startBrowserLogin(t);
       assert.match(login.pageHtml, /Service de test/);
       const challenge = await pendingChallenge(device);
       assert.equal(challenge.service.name, 'Service de test');
-      assert.equal(challenge.candidates.length, 3);
-      assert.equal(new Set(challenge.candidates).size, 3);
-      assert.ok(challenge.candidates.includes(login.displayCode));
+      // A browser that never completed a login types a 6-digit code (docs/defences.md).
+      assert.equal(challenge.mode, 'typed');
+      assert.deepEqual(challenge.candidates, []);
+      assert.match(login.displayCode, /^\d{6}$/);
 
       const approved = await device.approve(challenge.id, login.displayCode, '2468');
       assert.equal(approved.status, 200, JSON.stringify(approved.body));
@@ -69,19 +76,29 @@ for (const backend of backends) {
       // The same approval cannot be spent twice.
       const replay = await continueLogin(t, login);
       await assertNoCode(t, replay);
+
+      // The browser is now trusted for this professional: number matching, one of three.
+      const again = await startBrowserLogin(t, DEMO_PRO.nationalId, { prompt: 'login' }, t.rp, login.jar);
+      const second = await pendingChallenge(device);
+      assert.equal(second.mode, 'pick');
+      assert.equal(second.candidates.length, 3);
+      assert.equal(new Set(second.candidates).size, 3);
+      assert.ok(second.candidates.includes(again.displayCode));
+      assert.equal((await device.approve(second.id, again.displayCode, '2468')).status, 200);
+      assert.ok((await continueLogin(t, again)).url.href.startsWith(t.redirectUri));
     });
 
     it('accepts the bare 11-digit RPPS on the login page', async () => {
       const login = await startBrowserLogin(t, DEMO_PRO.rpps);
       const challenge = await pendingChallenge(device);
-      assert.ok(challenge.candidates.includes(login.displayCode));
+      assert.ok(login.challengeUrl.pathname.endsWith(`/${challenge.id}`));
       await device.deny(challenge.id, 'refused');
     });
 
     it('a wrong code picked fails the challenge: no code is issued', async () => {
       const login = await startBrowserLogin(t);
       const challenge = await pendingChallenge(device);
-      const wrong = challenge.candidates.find((c) => c !== login.displayCode)!;
+      const wrong = challenge.mode === 'pick' ? challenge.candidates.find((c) => c !== login.displayCode)! : String((Number(login.displayCode) + 1) % 1_000_000).padStart(6, '0');
       const result = await device.approve(challenge.id, wrong, '2468');
       assert.equal(result.status, 422);
       assert.equal(result.body.error, 'CHALLENGE_WRONG_CODE');

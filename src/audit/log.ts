@@ -53,6 +53,7 @@ export class SqlAuditLog implements AuditLog {
   }
 
   async append(input: AuditInput): Promise<AuditEntry> {
+    if (this.#db.dialect === 'postgres') return this.#appendOnPostgres(input);
     return this.#db.kysely.transaction().execute(async (tx) => {
       if (this.#db.dialect === 'postgres') await sql`select pg_advisory_xact_lock(${CHAIN_LOCK})`.execute(tx);
       const last = await tx.selectFrom('audit_log').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
@@ -72,6 +73,19 @@ export class SqlAuditLog implements AuditLog {
         .execute();
       return entry;
     });
+  }
+
+  /** One round trip: vigie_audit_append (migration 005-cluster) locks, links, hashes and inserts. */
+  async #appendOnPostgres(input: AuditInput): Promise<AuditEntry> {
+    const at = this.#clock.now();
+    const subject = input.subject ?? null;
+    const details = input.details ?? {};
+    // entryHash's JSON without the seq, which only the database knows: `[at,actor,event,subject,details]`.
+    const tail = JSON.stringify([at, input.actor, input.event, subject, details]);
+    const { rows } = await sql<{ out_seq: number; out_prev_hash: string; out_hash: string }>`
+      select * from vigie_audit_append(${CHAIN_LOCK}, ${at}, ${input.actor}, ${input.event}, ${subject}, ${JSON.stringify(details)}, ${tail})`.execute(this.#db.kysely);
+    const row = rows[0]!;
+    return { seq: Number(row.out_seq), at, actor: input.actor, event: input.event, subject, details, prevHash: row.out_prev_hash, hash: row.out_hash };
   }
 
   async list(options: { subject?: string; afterSeq?: number; limit?: number } = {}): Promise<AuditEntry[]> {

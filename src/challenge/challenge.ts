@@ -37,6 +37,17 @@ export interface RequestContext {
   userAgent: string;
   browser: string;
   place: string | null;
+  /** The requesting browser's random id (cookie `vigie_bid`), when the defences are on. */
+  browserId?: string;
+  /** The source network: /24 (IPv4) or /56 (IPv6). */
+  prefix?: string;
+  /** Offline GeoIP place of the address, when public and known. */
+  geo?: { country: string; region: string; city: string } | null;
+  /** The browser holds a trusted-browser cookie for this professional. */
+  trusted?: boolean;
+  /** Why the request was created silent, or which risk signals it raised (defence/service.ts). */
+  holds?: string[];
+  risk?: string[];
 }
 
 export interface Challenge {

@@ -16,6 +16,17 @@ export interface StartChallenge {
   context: RequestContext;
 }
 
+/** A challenge that has just left `pending`, as told to observers (exactly once per challenge). */
+export interface SettledChallenge {
+  challenge: Challenge;
+  to: Exclude<ChallengeState, 'pending'>;
+  reason: string | null;
+  /** The device that settled it, if any. */
+  deviceId: string | null;
+}
+
+export type SettledObserver = (event: SettledChallenge) => Promise<void>;
+
 /** The challenge's life: creation, settlement by a device, expiry, single use by the login page. */
 export class ChallengeService {
   readonly #store: ChallengeStore;
@@ -23,6 +34,7 @@ export class ChallengeService {
   readonly #clock: Clock;
   readonly #audit: AuditLog;
   readonly #ttlMs: number;
+  readonly #observers: SettledObserver[] = [];
 
   constructor(deps: { store: ChallengeStore; bus: EventBus; clock: Clock; audit: AuditLog; ttlSeconds: number }) {
     this.#store = deps.store;
@@ -30,6 +42,14 @@ export class ChallengeService {
     this.#clock = deps.clock;
     this.#audit = deps.audit;
     this.#ttlMs = deps.ttlSeconds * 1000;
+  }
+
+  /**
+   * Registers a domain observer of settlements (the defences learn from them). It runs after the
+   * winning compare-and-set, on the node that won it, so each settlement is observed once.
+   */
+  onSettled(observer: SettledObserver): void {
+    this.#observers.push(observer);
   }
 
   async start(input: StartChallenge): Promise<Challenge> {
@@ -51,7 +71,12 @@ export class ChallengeService {
       actor: `browser:${input.context.ip}`,
       event: 'challenge.created',
       subject: input.nationalId,
-      details: { challengeId: challenge.id, clientId: input.clientId, mode: input.mode, delivery: input.delivery, place: input.context.place, browser: input.context.browser },
+      details: {
+        challengeId: challenge.id, clientId: input.clientId, mode: input.mode, delivery: input.delivery, place: input.context.place, browser: input.context.browser,
+        ...(input.context.holds?.length ? { holds: input.context.holds } : {}),
+        ...(input.context.risk?.length ? { risk: input.context.risk } : {}),
+        ...(input.context.trusted !== undefined ? { trusted: input.context.trusted } : {}),
+      },
     });
     await this.#bus.publish('challenge.created', { challengeId: challenge.id, nationalId: input.nationalId, delivery: input.delivery });
     return challenge;
@@ -102,6 +127,21 @@ export class ChallengeService {
     await this.#settle(challenge, 'cancelled', { actor, reason: 'cancelled' });
   }
 
+  /** Cancels the pending challenges one browser has open for one professional (at most one pending per browser). */
+  async cancelPendingFrom(nationalId: string, browserId: string, actor: string): Promise<number> {
+    let cancelled = 0;
+    for (const c of await this.listPending(nationalId)) {
+      if (c.context.browserId !== browserId) continue;
+      try {
+        await this.#settle(c, 'cancelled', { actor, reason: 'superseded' });
+        cancelled += 1;
+      } catch {
+        // Settled meanwhile by someone else: nothing left to cancel.
+      }
+    }
+    return cancelled;
+  }
+
   /** Spends an approved challenge to finish its login; true for exactly one caller. */
   async consume(id: string): Promise<boolean> {
     return this.#store.consume(id, this.#clock.now());
@@ -110,12 +150,21 @@ export class ChallengeService {
   /** Expires every overdue challenge and tells the pages waiting on them. */
   async expireDue(): Promise<number> {
     const expired = await this.#store.expireDue(this.#clock.now());
-    for (const c of expired) await this.#announceExpiry(c);
+    for (const c of expired) {
+      await this.#announceExpiry(c);
+      if (this.#observers.length) {
+        const full = await this.#store.get(c.id);
+        if (full) await this.#notify({ challenge: full, to: 'expired', reason: null, deviceId: null });
+      }
+    }
     return expired.length;
   }
 
   async #expire(challenge: Challenge): Promise<void> {
-    if (await this.#store.settle(challenge.id, 'expired', this.#clock.now())) await this.#announceExpiry(challenge);
+    if (await this.#store.settle(challenge.id, 'expired', this.#clock.now())) {
+      await this.#announceExpiry(challenge);
+      await this.#notify({ challenge, to: 'expired', reason: null, deviceId: null });
+    }
   }
 
   async #announceExpiry(c: Pick<Challenge, 'id' | 'nationalId'>): Promise<void> {
@@ -136,5 +185,10 @@ export class ChallengeService {
       details: { challengeId: challenge.id, clientId: challenge.clientId, ...(how.reason ? { reason: how.reason } : {}) },
     });
     await this.#bus.publish('challenge.settled', { challengeId: challenge.id, state: to, nationalId: challenge.nationalId });
+    await this.#notify({ challenge, to, reason: how.reason ?? null, deviceId: how.deviceId ?? null });
+  }
+
+  async #notify(event: SettledChallenge): Promise<void> {
+    for (const observer of this.#observers) await observer(event);
   }
 }

@@ -1,9 +1,10 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { forEachBackend } from '../../test/support/backends.ts';
+import { forEachStoreBackend } from '../../test/support/backends.ts';
 import { randomId } from '../lib/crypto.ts';
 import type { Challenge } from './challenge.ts';
 import { SqlChallengeStore } from './store.ts';
+import { RedisChallengeStore } from '../store/redis/challenge-store.ts';
 
 const T0 = Date.UTC(2026, 0, 15, 9, 0, 0);
 const TTL = 60_000;
@@ -31,8 +32,11 @@ function challenge(overrides: Partial<Challenge> = {}): Challenge {
   };
 }
 
-forEachBackend('SqlChallengeStore', ({ db }) => {
-  const store = () => new SqlChallengeStore(db());
+forEachStoreBackend('ChallengeStore', ({ db, redis }) => {
+  const store = () => {
+    const r = redis();
+    return r ? new RedisChallengeStore(r) : new SqlChallengeStore(db());
+  };
 
   it('creates and reads back a challenge; an unknown id is undefined', async () => {
     const c = challenge({ nationalId: null, mode: 'typed', displayCode: '123456', candidates: [] });

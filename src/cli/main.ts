@@ -7,6 +7,7 @@ import { migrate, openDatabase } from '../store/db.ts';
 import { importContacts, importExtract } from '../directory/import.ts';
 import { DeviceSimulator } from '../device/simulator.ts';
 import { VigieError } from '../lib/errors.ts';
+import { SqlOutboxStore } from '../notify/outbox.ts';
 import type { ClientInput } from '../oidc/clients.ts';
 
 const HELP = `vigie — operator and simulator commands (run through npm: \`npx vigie …\`)
@@ -24,6 +25,11 @@ Operator (uses the configured storage: VIGIE_DATA_DIR or DATABASE_URL):
   vigie device activation-code NATIONAL_ID         issue a one-time activation code
   vigie audit verify                               check the audit log's hash chain
   vigie audit list [--subject NATIONAL_ID]
+  vigie blocks list [--all]                        push-bombing blocks in force (--all: lifted and ended ones too)
+  vigie blocks lift ID                             lift a block
+  vigie blocks add --ip ADDRESS [--hours H]        block the address's /24 (/56) for every professional (default 24 h)
+  vigie outbox [--channel email|sms] [--to ADDRESS] [--limit N]
+                                                   emails and SMS kept in the database outbox (no SMTP_URL / VIGIE_SMS_URL)
 
 Authenticator simulator (talks to a running provider; key kept in --key, default DATA_DIR/simulator-device.json):
   vigie device activate --national-id ID --code CODE --pin PIN [--issuer URL]
@@ -94,6 +100,8 @@ export async function run(argv: string[]): Promise<number> {
       'auth-method': { type: 'string' }, 'jwks-uri': { type: 'string' }, subject: { type: 'string' },
       'national-id': { type: 'string' }, code: { type: 'string' }, pin: { type: 'string' }, issuer: { type: 'string' },
       key: { type: 'string' }, 'not-me': { type: 'boolean' },
+      all: { type: 'boolean' }, ip: { type: 'string' }, hours: { type: 'string' },
+      channel: { type: 'string' }, to: { type: 'string' }, limit: { type: 'string' },
     },
   });
   const [group, action, ...rest] = positionals;
@@ -109,6 +117,22 @@ export async function run(argv: string[]): Promise<number> {
       const applied = await migrate(db);
       await db.close();
       print(applied.length ? `Applied: ${applied.join(', ')}` : 'Database is up to date.');
+      return 0;
+    }
+    case 'outbox': {
+      const channel = flag(flags, 'channel');
+      if (channel && channel !== 'email' && channel !== 'sms') throw new Error('--channel is email or sms');
+      const config = loadConfig();
+      const db = openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+      try {
+        await migrate(db);
+        const to = flag(flags, 'to');
+        const messages = await new SqlOutboxStore(db).list({ ...(channel ? { channel: channel as 'email' | 'sms' } : {}), ...(to ? { recipient: to } : {}), limit: Number(flag(flags, 'limit') ?? 20) || 20 });
+        if (!messages.length) print('The outbox is empty.');
+        for (const m of messages.reverse()) print(`--- ${m.channel} to ${m.recipient} at ${new Date(m.createdAt).toISOString()}${m.subject ? `\n${m.subject}` : ''}\n${m.body}\n`);
+      } finally {
+        await db.close();
+      }
       return 0;
     }
     case 'config':
@@ -168,6 +192,33 @@ export async function run(argv: string[]): Promise<number> {
         const result = await v.audit.verify();
         print(result.ok ? `Audit chain intact: ${result.entries} entries.` : `Audit chain BROKEN at entry ${result.brokenAt}: ${result.reason} (${result.entries} entries verified before it).`);
         return result.ok ? 0 : 2;
+      });
+    case 'blocks list':
+      return withVigie(async (v) => {
+        const blocks = await v.defence.listBlocks({ includeInactive: Boolean(flags.all) });
+        if (!blocks.length) print('No block in force.');
+        for (const b of blocks) {
+          const state = b.liftedAt ? `lifted ${new Date(b.liftedAt).toISOString()} by ${b.liftedBy}` : b.expiresAt <= v.clock.now() ? 'ended' : 'active';
+          const target = b.scope === 'global' ? 'everyone' : b.nationalId;
+          print(`${b.id}\t${b.scope}\t${b.reason}\t${b.prefix ?? '-'}\t${b.browserId ? `browser:${b.browserId.slice(0, 8)}…` : '-'}\t${target}\t${b.place ?? ''}\tuntil ${new Date(b.expiresAt).toISOString()}\t${state}`);
+        }
+        return 0;
+      });
+    case 'blocks lift':
+      return withVigie(async (v) => {
+        const id = rest[0];
+        if (!id) throw new Error('ID is required (see `vigie blocks list`)');
+        const block = await v.defence.liftBlock(id, 'operator');
+        print(`Lifted ${block.scope} block ${block.id} (${block.prefix ?? block.browserId ?? ''}).`);
+        return 0;
+      });
+    case 'blocks add':
+      return withVigie(async (v) => {
+        const hours = Number(flag(flags, 'hours') ?? 24);
+        if (!Number.isFinite(hours) || hours <= 0) throw new Error('--hours must be a positive number');
+        const block = await v.defence.blockPrefix(required(flags, 'ip'), hours, 'operator');
+        print(`Blocked ${block.prefix} for everyone until ${new Date(block.expiresAt).toISOString()} (id ${block.id}).`);
+        return 0;
       });
     case 'audit list':
       return withVigie(async (v) => {

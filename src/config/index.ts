@@ -25,10 +25,41 @@ export const settings = {
   pinMaxFailures: { env: 'VIGIE_PIN_MAX_FAILURES', schema: z.coerce.number().int().min(1).max(10), default: '3', doc: 'Wrong PINs in a row that lock a device until it is reactivated.' },
   activationCodeTtlMinutes: { env: 'VIGIE_ACTIVATION_CODE_TTL_MINUTES', schema: z.coerce.number().int().min(1).max(1440), default: '15', doc: 'Lifetime of an operator activation code.' },
   sessionTtlHours: { env: 'VIGIE_SESSION_TTL_HOURS', schema: z.coerce.number().int().min(1).max(24 * 30), default: '10', doc: 'Lifetime of a provider session (single sign-on).' },
-  challengesPerIpPerMinute: { env: 'VIGIE_CHALLENGES_PER_IP_PER_MINUTE', schema: z.coerce.number().int().positive(), default: '20', doc: 'Push challenges one source address may start per minute.' },
-  challengesPerProfessionalPerHour: { env: 'VIGIE_CHALLENGES_PER_PROFESSIONAL_PER_HOUR', schema: z.coerce.number().int().positive(), default: '10', doc: 'Push notifications one professional may receive per hour; beyond, challenges are created silent (visible in the app).' },
+  defences: { env: 'VIGIE_DEFENCES', schema: boolean, default: 'true', doc: 'Push-bombing defences (docs/defences.md). `false` keeps only the code check (the attack simulator\'s baselines); refused in production.' },
+  codeMode: { env: 'VIGIE_CODE_MODE', schema: z.enum(['adaptive', 'typed', 'pick']), default: 'adaptive', doc: '`adaptive`: a 6-digit code typed in the app for browsers that are not trusted or come from a new place, number matching (one of three) for trusted browsers; `typed`: always typed; `pick`: always number matching.' },
+  typedCodeClients: { env: 'VIGIE_TYPED_CODE_CLIENTS', schema: z.string(), default: '', doc: 'Comma-separated client ids of services that always get the typed code.' },
+  defenceStore: { env: 'VIGIE_DEFENCE_STORE', schema: z.enum(['sql', 'memory']), default: 'sql', doc: 'Where counters, blocks and signals live: `sql` (shared by every node; counters and flags in Redis when REDIS_URL is set) or `memory` (one node; lost on restart).' },
+  challengesPerIpPerMinute: { env: 'VIGIE_CHALLENGES_PER_IP_PER_MINUTE', schema: z.coerce.number().int().positive(), default: '20', doc: 'Login requests one source address may make per minute from browsers that are not trusted; beyond, refused with a message.' },
+  challengesPerPrefixPerMinute: { env: 'VIGIE_CHALLENGES_PER_PREFIX_PER_MINUTE', schema: z.coerce.number().int().positive().optional(), default: undefined, doc: 'The same per network prefix (/24 IPv4, /56 IPv6); defaults to three times the per-address limit.' },
+  identifiersPerSourcePerHour: { env: 'VIGIE_IDENTIFIERS_PER_SOURCE_PER_HOUR', schema: z.coerce.number().int().positive(), default: '5', doc: 'Distinct identifiers one address may target in about an hour (three times as many per prefix); beyond, its requests are created silent.' },
+  challengesPerProfessionalPerHour: { env: 'VIGIE_CHALLENGES_PER_PROFESSIONAL_PER_HOUR', schema: z.coerce.number().int().positive(), default: '10', doc: 'Push notifications one trusted browser may cause to its professional per hour; beyond, challenges are created silent (visible in the app).' },
+  untrustedPushesPerDay: { env: 'VIGIE_UNTRUSTED_PUSHES_PER_DAY', schema: z.coerce.number().int().min(0), default: '3', doc: 'Push notifications browsers that are not trusted may cause to one professional per 24 hours; beyond, silent.' },
+  backoffBaseSeconds: { env: 'VIGIE_BACKOFF_BASE_SECONDS', schema: seconds, default: '30', doc: 'Back-off after a notification refused, expired or failed: untrusted requests are silent for this long, doubling with each one in a row.' },
+  backoffMaxSeconds: { env: 'VIGIE_BACKOFF_MAX_SECONDS', schema: seconds, default: '3600', doc: 'Longest back-off.' },
+  underAttackHours: { env: 'VIGIE_UNDER_ATTACK_HOURS', schema: z.coerce.number().positive(), default: '24', doc: 'After a "not me" or a wrong code, requests from untrusted browsers to that professional are silent for this long.' },
+  notMeBlockDays: { env: 'VIGIE_NOT_ME_BLOCK_DAYS', schema: z.coerce.number().positive(), default: '30', doc: 'A "not me" blocks the source (prefix and browser) from notifying that professional this long; reports are remembered as long.' },
+  wrongCodeBlockHours: { env: 'VIGIE_WRONG_CODE_BLOCK_HOURS', schema: z.coerce.number().positive(), default: '24', doc: 'A wrong code picked or typed blocks the source from notifying that professional this long.' },
+  globalBlockReports: { env: 'VIGIE_GLOBAL_BLOCK_REPORTS', schema: z.coerce.number().int().min(1), default: '3', doc: 'Distinct professionals whose "not me" reports against one prefix block it for everyone.' },
+  globalBlockHours: { env: 'VIGIE_GLOBAL_BLOCK_HOURS', schema: z.coerce.number().positive(), default: '72', doc: 'Length of such a global block (untrusted browsers of that prefix are refused).' },
+  breakerPushesPerMinute: { env: 'VIGIE_BREAKER_PUSHES_PER_MINUTE', schema: z.coerce.number().int().positive(), default: '600', doc: 'Global circuit breaker: past this many notifications per minute caused by untrusted browsers, their requests are silent for five minutes.' },
+  trustedBrowserDays: { env: 'VIGIE_TRUSTED_BROWSER_DAYS', schema: z.coerce.number().int().min(1).max(400), default: '180', doc: 'Lifetime of the trusted-browser cookie set when a login completes.' },
+  geoip: { env: 'VIGIE_GEOIP', schema: boolean, default: 'true', doc: 'Offline GeoIP (geoip-lite, ~150 MB in memory) for places shown to users and the new-country risk signal.' },
+  metricsToken: { env: 'VIGIE_METRICS_TOKEN', schema: z.string().min(16).optional(), default: undefined, doc: 'When set, GET /metrics requires `Authorization: Bearer <token>`.' },
   demo: { env: 'VIGIE_DEMO', schema: boolean.optional(), default: undefined, doc: 'Start the demo service and load the demo directory when empty; defaults to true outside production.' },
   demoPort: { env: 'VIGIE_DEMO_PORT', schema: port, default: '3001', doc: 'Port of the demo service.' },
+  smtpUrl: { env: 'SMTP_URL', schema: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(), default: undefined, doc: 'SMTP server for activation codes and notices (nodemailer, pooled), e.g. `smtps://user:pass@smtp.example:465`; when unset, emails go to the database outbox (`vigie outbox`).' },
+  mailFrom: { env: 'VIGIE_MAIL_FROM', schema: z.string().min(3), default: 'Vigie e-CPS <ne-pas-repondre@vigie.localhost>', doc: 'Sender of the emails.' },
+  smsUrl: { env: 'VIGIE_SMS_URL', schema: z.url({ protocol: /^https?$/ }).optional(), default: undefined, doc: 'HTTP JSON SMS provider: POST `{ to, text, sender }` with `Authorization: Bearer VIGIE_SMS_TOKEN`; when unset, SMS go to the database outbox.' },
+  smsToken: { env: 'VIGIE_SMS_TOKEN', schema: z.string().min(1).optional(), default: undefined, doc: 'Bearer token of the SMS provider.' },
+  smsSender: { env: 'VIGIE_SMS_SENDER', schema: z.string().min(1).max(11), default: 'Vigie', doc: 'Sender name shown on the SMS (11 characters at most).' },
+  activationTtlMinutes: { env: 'VIGIE_ACTIVATION_TTL_MINUTES', schema: z.coerce.number().int().min(1).max(60), default: '10', doc: 'Lifetime of an activation by email + SMS codes.' },
+  activationSendsPerIdentifierPerHour: { env: 'VIGIE_ACTIVATION_SENDS_PER_IDENTIFIER_PER_HOUR', schema: z.coerce.number().int().positive(), default: '3', doc: 'Activation code sends per national identifier per hour (known or not).' },
+  activationSendsPerIpPerHour: { env: 'VIGIE_ACTIVATION_SENDS_PER_IP_PER_HOUR', schema: z.coerce.number().int().positive(), default: '10', doc: 'Activation code sends per source address per hour.' },
+  vapidSubject: { env: 'VIGIE_VAPID_SUBJECT', schema: z.string().regex(/^(mailto:|https:\/\/)/, 'must be a mailto: or https:// URL').optional(), default: undefined, doc: 'Contact given to Web Push services (VAPID `sub`); defaults to the issuer when https, else `mailto:admin@localhost`. The VAPID key pair is derived from VIGIE_SECRET.' },
+  walletSessionMinutes: { env: 'VIGIE_WALLET_SESSION_MINUTES', schema: z.coerce.number().int().min(5).max(24 * 60), default: '30', doc: 'Lifetime of a wallet session (/wallet); it also ends with the provider session it was opened in.' },
+  walletStepUpMinutes: { env: 'VIGIE_WALLET_STEP_UP_MINUTES', schema: z.coerce.number().int().min(1).max(5), default: '5', doc: 'How recent the e-CPS approval must be to change contact details in the wallet (5 minutes at most).' },
+  contactCoolingOffHours: { env: 'VIGIE_CONTACT_COOLING_OFF_HOURS', schema: z.coerce.number().int().min(1).max(24 * 30), default: '72', doc: 'Delay before a new email or mobile, confirmed in the wallet, may be used to activate an e-CPS.' },
+  contactCodeTtlMinutes: { env: 'VIGIE_CONTACT_CODE_TTL_MINUTES', schema: z.coerce.number().int().min(1).max(60), default: '15', doc: 'Lifetime of the code sent to a new contact detail.' },
 } as const;
 
 type Settings = typeof settings;
@@ -66,6 +97,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     if (!config.secret) unsafe.push('VIGIE_SECRET must be set (a generated development secret is refused in production)');
     if (config.demo) unsafe.push('VIGIE_DEMO must be false in production');
     if (!config.issuer.startsWith('https://')) unsafe.push('VIGIE_ISSUER must be an https:// URL in production');
+    if (!config.defences) unsafe.push('VIGIE_DEFENCES must not be false in production');
     if (unsafe.length) throw new ConfigError(`Unsafe production configuration:\n  ${unsafe.join('\n  ')}`);
   }
   return config;

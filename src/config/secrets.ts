@@ -10,6 +10,10 @@ export interface Keys {
   code: Buffer;
   seal: Buffer;
   csrf: Buffer;
+  /** HMAC key of the trusted-browser cookies (defence/trusted-browser.ts). */
+  trustedBrowser: Buffer;
+  /** Seed of the VAPID key pair (Web Push), the same on every node sharing VIGIE_SECRET. */
+  vapid: Buffer;
   cookies: string[];
 }
 
@@ -35,6 +39,8 @@ export function resolveKeys(config: Config, logger: Logger): Keys {
     code: deriveKey(root, 'code-hash'),
     seal: deriveKey(root, 'key-seal'),
     csrf: deriveKey(root, 'csrf'),
+    trustedBrowser: deriveKey(root, 'trusted-browser'),
+    vapid: deriveKey(root, 'vapid'),
     cookies: [deriveKey(root, 'cookie').toString('base64url')],
   };
 }

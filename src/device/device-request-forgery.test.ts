@@ -189,12 +189,12 @@ for (const backend of backends) {
       assert.deepEqual(await t.vigie.devices.list(nationalId), []);
     });
 
-    it('/device/openapi.json is an OpenAPI 3.1.0 document with the six paths', async () => {
+    it('/device/openapi.json is an OpenAPI 3.1.0 document with the protocol paths', async () => {
       const response = await fetch(`${t.issuer}/device/openapi.json`);
       assert.equal(response.status, 200);
       const doc = JSON.parse(await response.text()) as { openapi: string; paths: Record<string, unknown> };
       assert.equal(doc.openapi, '3.1.0');
-      assert.deepEqual(Object.keys(doc.paths).sort(), ['/activate', '/challenges', '/challenges/{id}', '/challenges/{id}/approve', '/challenges/{id}/deny', '/me']);
+      assert.deepEqual(Object.keys(doc.paths).sort(), ['/activate', '/activation', '/activation/{flowId}/complete', '/activation/{flowId}/verify', '/attack-summary', '/challenges', '/challenges/{id}', '/challenges/{id}/approve', '/challenges/{id}/deny', '/me', '/notification-settings', '/push/key', '/push/subscription', '/stream']);
     });
   });
 }

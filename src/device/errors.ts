@@ -12,4 +12,15 @@ export const deviceErrors = defineErrors({
   PIN_TOO_WEAK: [422, 'This PIN is too easy to guess.'],
   ACTIVATION_INVALID: [403, 'The activation code is invalid or has expired.'],
   PUBLIC_KEY_INVALID: [400, 'The public key must be an ECDSA P-256 JWK.'],
+  // Activation by email + SMS codes (activation.ts).
+  ACTIVATION_NOT_FOUND: [404, 'Unknown activation: start again.'],
+  ACTIVATION_EXPIRED: [410, 'This activation has expired: start again.'],
+  ACTIVATION_CODE_WRONG: [422, 'One of the codes is wrong.'],
+  ACTIVATION_ATTEMPTS_EXHAUSTED: [403, 'Too many wrong codes: this activation is cancelled, start again.'],
+  ACTIVATION_ALREADY_USED: [409, 'These codes have already been used.'],
+  ACTIVATION_NOT_VERIFIED: [409, 'Enter the two codes before choosing a PIN.'],
+  ACTIVATION_KEY_MISMATCH: [403, 'This activation was verified with another device key.'],
+  ACTIVATION_RATE_LIMITED: [429, 'Too many activation requests: try again later.'],
+  REVOKE_LINK_INVALID: [410, 'This link is invalid, has expired or has already been used.'],
+  PUSH_ENDPOINT_INVALID: [400, 'The push subscription endpoint is not acceptable.'],
 });

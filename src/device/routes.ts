@@ -18,15 +18,17 @@ export interface DeviceRoutesDeps {
   devices: DeviceService;
   challenges: ChallengeService;
   issuer: string;
+  /** The server clock sent in `x-vigie-time` (the injected one in tests). */
+  clock?: { now(): number };
 }
 
 const BODY_LIMIT = 8 * 1024;
 
-function viewDevice(d: Device) {
+export function viewDevice(d: Device) {
   return { id: d.id, nationalId: d.nationalId, name: d.name, state: d.state, createdAt: d.createdAt, lastUsedAt: d.lastUsedAt };
 }
 
-function viewChallenge(c: Challenge) {
+export function viewChallenge(c: Challenge) {
   return {
     id: c.id,
     service: { clientId: c.clientId, name: c.clientName },
@@ -39,11 +41,12 @@ function viewChallenge(c: Challenge) {
   };
 }
 
-/** The device protocol (JSON over HTTP, every call signed): see ./openapi.ts. */
-export async function deviceRoutes(app: FastifyInstance, deps: DeviceRoutesDeps): Promise<void> {
-  const { devices, challenges } = deps;
-
-  // Signatures cover the exact bytes received, so keep them before parsing.
+/**
+ * What every device protocol plugin installs in its own context: JSON bodies kept as the exact
+ * bytes received (signatures cover them) and capped at BODY_LIMIT, no caching, and the server's
+ * clock in `x-vigie-time` so a device with a wrong clock can correct its signature timestamps.
+ */
+export function deviceProtocolContext(app: FastifyInstance, clock: { now(): number } = { now: () => Date.now() }): void {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (request, body, done) => {
     request.rawBody = body as string;
@@ -54,10 +57,17 @@ export async function deviceRoutes(app: FastifyInstance, deps: DeviceRoutesDeps)
       done(new VigieError('VALIDATION_FAILED', 400, 'The request body is not valid JSON.'), undefined);
     }
   });
-
   app.addHook('onSend', async (_request, reply) => {
     reply.header('cache-control', 'no-store');
+    reply.header('x-vigie-time', String(clock.now()));
   });
+}
+
+/** The device protocol (JSON over HTTP, every call signed): see ./openapi.ts. */
+export async function deviceRoutes(app: FastifyInstance, deps: DeviceRoutesDeps): Promise<void> {
+  const { devices, challenges } = deps;
+
+  deviceProtocolContext(app, deps.clock);
 
   const authenticated = async (request: FastifyRequest): Promise<Device> => {
     const device = await devices.authenticate({ method: request.method, path: request.url, headers: request.headers, body: request.rawBody ?? '' });

@@ -46,3 +46,37 @@ export const challengeView = z.object({
 });
 
 export const errorView = z.object({ error: z.string(), message: z.string() });
+
+// Activation by email + SMS codes (activation.ts) and live delivery (push/routes.ts).
+const nationalId = z.string().regex(/^8\d{11}$/, 'a national identifier: 8 followed by the 11-digit RPPS');
+const sixDigits = z.string().regex(/^\d{6}$/, '6 digits');
+
+export const activationStartBody = z.object({ nationalId }).strict();
+
+export const activationFlowParams = z.object({ flowId: z.string().regex(/^[A-Za-z0-9_-]{16,64}$/, 'an activation id') });
+
+export const activationVerifyBody = z.object({ emailCode: sixDigits, smsCode: sixDigits, publicKey: publicJwk }).strict();
+
+export const activationCompleteBody = z.object({
+  publicKey: publicJwk,
+  pin: z.string().regex(/^\d{4}$/, '4 digits'),
+  name: z.string().trim().min(1).max(60).default('e-CPS'),
+}).strict();
+
+export const activationView = z.object({
+  flowId: z.string(),
+  state: z.enum(['pending', 'verified']),
+  expiresAt: z.number(),
+});
+
+/** `PushSubscription.toJSON()` as browsers give it (RFC 8030 endpoint, RFC 8291 keys). */
+export const pushSubscriptionBody = z.object({
+  endpoint: z.string().max(2048).pipe(z.url()),
+  expirationTime: z.number().nullable().optional(),
+  keys: z.object({
+    p256dh: z.string().regex(/^[A-Za-z0-9_-]{87}=?$/, 'an uncompressed P-256 public key, base64url'),
+    auth: z.string().regex(/^[A-Za-z0-9_-]{22}(==)?$/, '16 bytes, base64url'),
+  }).strict(),
+}).strict();
+
+export const pushKeyView = z.object({ publicKey: z.string().describe('VAPID application server key (uncompressed P-256 point, base64url)') });

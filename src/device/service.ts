@@ -3,7 +3,8 @@ import type { Clock } from '../lib/clock.ts';
 import { constantTimeEqual, keyedHash, randomId } from '../lib/crypto.ts';
 import type { AuditLog } from '../audit/log.ts';
 import type { DirectoryStore } from '../directory/store.ts';
-import { ACTIVATION_DEVICE_ID, HEADERS, verifySignature } from './signature.ts';
+import { ACTIVATION_DEVICE_ID, HEADERS } from './signature.ts';
+import { verifyDeviceSignature } from './verify.ts';
 import type { ActivationStore, Device, DeviceStore } from './store.ts';
 import { deviceErrors } from './errors.ts';
 import { isTrivialPin } from './pin.ts';
@@ -117,7 +118,7 @@ export class DeviceService {
       if (!device) throw deviceErrors.DEVICE_UNKNOWN();
       publicKey = device.publicKey;
     }
-    const valid = await verifySignature(publicKey, { method: request.method, path: request.path, timestamp, nonce, deviceId, body: request.body }, signature);
+    const valid = verifyDeviceSignature(publicKey, { method: request.method, path: request.path, timestamp, nonce, deviceId, body: request.body }, signature);
     if (!valid) throw deviceErrors.SIGNATURE_INVALID();
     // Activation nonces are scoped by the presented key, so two new devices never collide.
     const nonceScope = activationKey ? `activation:${activationKey.x ?? ''}` : deviceId;

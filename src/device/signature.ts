@@ -45,9 +45,13 @@ export function fromBase64url(text: string): Uint8Array<ArrayBuffer> {
 
 const encoder = new TextEncoder();
 
-export async function canonicalString(parts: SignedParts): Promise<string> {
-  const bodyHash = base64url(await crypto.subtle.digest('SHA-256', encoder.encode(parts.body)));
+/** The signed string, given the base64url SHA-256 of the body (computed by whoever is fastest). */
+export function canonicalFromBodyHash(parts: Omit<SignedParts, 'body'>, bodyHash: string): string {
   return [SIGNATURE_VERSION, parts.method.toUpperCase(), parts.path, parts.timestamp, parts.nonce, parts.deviceId, bodyHash].join('\n');
+}
+
+export async function canonicalString(parts: SignedParts): Promise<string> {
+  return canonicalFromBodyHash(parts, base64url(await crypto.subtle.digest('SHA-256', encoder.encode(parts.body))));
 }
 
 export async function generateDeviceKey(extractable = false): Promise<CryptoKeyPair> {

@@ -89,8 +89,31 @@ export class DeviceSimulator {
     return result;
   }
 
+  /** Activation by email + SMS codes, step 1 (unsigned): the provider sends the two codes. */
+  async startCodeActivation(nationalId: string): Promise<DeviceResponse<{ flowId: string; expiresAt: number; error?: string; message?: string }>> {
+    const response = await fetch(`${this.state.issuer}/device/v1/activation`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ nationalId }) });
+    const raw = await response.text();
+    return { status: response.status, body: raw ? JSON.parse(raw) : undefined };
+  }
+
+  /** Step 2, signed by this simulator's key: both codes; binds the flow to the key. */
+  verifyCodes(flowId: string, emailCode: string, smsCode: string) {
+    return this.call<{ state?: string; error?: string; message?: string }>('POST', `/activation/${encodeURIComponent(flowId)}/verify`, { emailCode, smsCode, publicKey: this.state.publicJwk }, { deviceId: ACTIVATION_DEVICE_ID });
+  }
+
+  /** Step 3, signed by the same key: the PIN; registers the device. */
+  async completeCodeActivation(flowId: string, nationalId: string, pin: string, name = 'Simulateur e-CPS'): Promise<DeviceResponse<{ id: string; error?: string; message?: string }>> {
+    const result = await this.call<{ id: string }>('POST', `/activation/${encodeURIComponent(flowId)}/complete`, { publicKey: this.state.publicJwk, pin, name }, { deviceId: ACTIVATION_DEVICE_ID });
+    if (result.status === 201) {
+      this.state.deviceId = result.body.id;
+      this.state.nationalId = nationalId;
+      await this.save();
+    }
+    return result;
+  }
+
   listChallenges() {
-    return this.call<{ challenges: Array<{ id: string; candidates: string[]; service: { name: string }; expiresAt: number }> }>('GET', '/challenges');
+    return this.call<{ challenges: Array<{ id: string; mode: 'pick' | 'typed'; candidates: string[]; delivery: string; service: { name: string }; expiresAt: number }> }>('GET', '/challenges');
   }
 
   show(id: string) {

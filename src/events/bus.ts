@@ -3,6 +3,8 @@ import { EventEmitter } from 'node:events';
 export interface EventMap {
   'challenge.created': { challengeId: string; nationalId: string | null; delivery: string };
   'challenge.settled': { challengeId: string; state: string; nationalId: string | null };
+  /** Local only: events may have been missed (the Redis bus reconnected); waiters re-read their state. */
+  'bus.resync': Record<string, never>;
 }
 export type EventName = keyof EventMap;
 

@@ -1,4 +1,4 @@
-import { createHmac, hkdfSync, randomBytes, randomInt, timingSafeEqual, createCipheriv, createDecipheriv, createHash } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject, hkdfSync, randomBytes, randomInt, timingSafeEqual, createCipheriv, createDecipheriv, createHash } from 'node:crypto';
 
 export function randomId(bytes = 16): string {
   return randomBytes(bytes).toString('base64url');
@@ -16,8 +16,16 @@ export function sha256Base64url(data: string | Uint8Array): string {
 }
 
 /** Keyed hash used for every stored PIN and one-time code: a database dump alone cannot brute-force them. */
+// HMAC keys passed as Buffers are re-imported on every call; our keys live for the process.
+const hmacKeys = new WeakMap<Buffer, KeyObject>();
+
 export function keyedHash(key: Buffer, purpose: string, value: string): string {
-  return createHmac('sha256', key).update(purpose).update('\0').update(value).digest('base64url');
+  let keyObject = hmacKeys.get(key);
+  if (!keyObject) {
+    keyObject = createSecretKey(key);
+    hmacKeys.set(key, keyObject);
+  }
+  return createHmac('sha256', keyObject).update(purpose).update('\0').update(value).digest('base64url');
 }
 
 export function constantTimeEqual(a: string, b: string): boolean {

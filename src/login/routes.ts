@@ -11,6 +11,9 @@ import { normaliseIdentifier } from './identifier.ts';
 import type { LoginService } from './service.ts';
 import { challengePage, identifierPage, outcomePage } from './views.ts';
 import { describeBrowser } from './browser.ts';
+import { isDependencyDown } from '../http/errors.ts';
+import type { DefenceService } from '../defence/service.ts';
+import { BROWSER_COOKIE, parseCookies, type TrustedBrowsers } from '../defence/trusted-browser.ts';
 
 export interface LoginRoutesDeps {
   provider: Provider;
@@ -18,6 +21,8 @@ export interface LoginRoutesDeps {
   bus: EventBus;
   clock: Clock;
   csrfKey: Buffer;
+  defence: DefenceService;
+  trust: TrustedBrowsers;
 }
 
 const uidParams = z.object({ uid: z.string().min(1).max(64) });
@@ -29,7 +34,14 @@ const SSE_HEARTBEAT_MS = 15_000;
 
 /** Login page ("mire de connexion"): identifier → push challenge → live status → finish the interaction. */
 export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): Promise<void> {
-  const { provider, login, bus, clock } = deps;
+  const { provider, login, bus, clock, trust } = deps;
+  /** The browser id (cookie `vigie_bid`), minted and set on this reply when the browser has none. */
+  const browserIdOf = (request: FastifyRequest, reply: FastifyReply) => {
+    const cookies = parseCookies(request.headers.cookie);
+    const { id, setCookie } = trust.browserId(cookies);
+    if (setCookie) reply.header('set-cookie', setCookie);
+    return { id, cookies };
+  };
   const csrfFor = (uid: string) => keyedHash(deps.csrfKey, 'login-csrf', uid);
   const checkCsrf = (uid: string, token: string) => {
     if (!constantTimeEqual(csrfFor(uid), token)) throw new VigieError('CSRF_INVALID', 403, 'Le formulaire a expiré. Rechargez la page et recommencez.');
@@ -41,7 +53,9 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     let details;
     try {
       details = await provider.interactionDetails(request.raw, reply.raw);
-    } catch {
+    } catch (error) {
+      // A store that is down is not an expired login: 503, try again (http/errors.ts).
+      if (isDependencyDown(error)) throw error;
       throw new VigieError('INTERACTION_EXPIRED', 400, 'Cette demande de connexion a expiré. Retournez sur le service et recommencez.');
     }
     if (details.uid !== uid) throw new VigieError('INTERACTION_EXPIRED', 400, 'Cette demande de connexion a expiré. Retournez sur le service et recommencez.');
@@ -63,9 +77,11 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
   app.get('/interaction/:uid', async (request, reply) => {
     const { uid } = uidParams.parse(request.params);
     const { details, clientName } = await interaction(request, reply, uid);
+    browserIdOf(request, reply);
     if (details.prompt.name !== 'login') {
-      // Consent is implied for registered services (see oidc/provider.ts loadExistingGrant).
-      const redirectTo = await provider.interactionResult(request.raw, reply.raw, {}, { mergeWithLastSubmission: true });
+      // Consent is implied for registered services (see oidc/provider.ts loadExistingGrant). The
+      // `consent` result resolves an explicit `prompt=consent` (offline_access), which otherwise loops.
+      const redirectTo = await provider.interactionResult(request.raw, reply.raw, { consent: {} }, { mergeWithLastSubmission: true });
       return reply.redirect(redirectTo, 303);
     }
     return html(reply, identifierPage({ clientName, action: `${base(uid)}/login`, csrf: csrfFor(uid) }));
@@ -80,14 +96,17 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     if (!identifier.ok) {
       return html(reply, identifierPage({ clientName, action: `${base(uid)}/login`, csrf: csrfFor(uid), value: form.nationalId, error: identifier.message }), 400);
     }
+    const browser = browserIdOf(request, reply);
+    const source = deps.defence.source(request.ip, browser.id);
+    const trusted = trust.isTrusted(browser.cookies, identifier.nationalId, browser.id, clock.now());
     const context: RequestContext = {
-      ip: request.ip,
+      ip: source.ip,
       userAgent: String(request.headers['user-agent'] ?? '').slice(0, 300),
       browser: describeBrowser(String(request.headers['user-agent'] ?? '')),
       place: null,
     };
     try {
-      const challenge = await login.start({ nationalId: identifier.nationalId, interactionUid: uid, clientId, clientName, context });
+      const challenge = await login.start({ nationalId: identifier.nationalId, interactionUid: uid, clientId, clientName, context, source, trusted });
       return reply.redirect(`${base(uid)}/challenge/${encodeURIComponent(challenge.id)}`, 303);
     } catch (error) {
       if (error instanceof VigieError && error.status === 429) {
@@ -128,6 +147,8 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     const send = (state: string) => res.write(`event: state\ndata: ${JSON.stringify({ state })}\n\n`);
+    // Reconnect quickly when this node goes away: the next node serves the same stream.
+    res.write('retry: 1000\n\n');
     send(challenge.state);
     if (challenge.state !== 'pending') return res.end();
     const timers: NodeJS.Timeout[] = [];
@@ -136,6 +157,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
       if (closed) return;
       closed = true;
       unsubscribe();
+      unsubscribeResync();
       timers.forEach((t) => clearInterval(t));
       res.end();
     };
@@ -144,16 +166,28 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
       send(event.state);
       close();
     });
-    timers.push(setInterval(() => res.write(': keep-alive\n\n'), SSE_HEARTBEAT_MS));
-    // Past the deadline, read the challenge again: this settles it as expired if nobody else did.
-    const untilExpiry = Math.max(0, challenge.expiresAt - clock.now()) + 250;
-    timers.push(setTimeout(async () => {
-      const current = await login.challengeOf(challenge.interactionUid, challenge.id).catch(() => undefined);
-      if (current && current.state !== 'pending') {
-        send(current.state);
-        close();
+    // Reads the challenge again: past its deadline this settles it as expired if nobody else did;
+    // a challenge gone from the store (Redis restarted) is over too. A failed read retries later.
+    const recheck = async () => {
+      let current;
+      try {
+        current = await login.challengeOf(challenge.interactionUid, challenge.id);
+      } catch {
+        return;
       }
-    }, untilExpiry));
+      if (closed || current?.state === 'pending') return;
+      send(current?.state ?? 'expired');
+      close();
+    };
+    // Events published between the first read and the subscription, or while the bus was
+    // reconnecting (Redis pub/sub delivers at most once), are caught by reading again.
+    const unsubscribeResync = bus.subscribe('bus.resync', () => void recheck());
+    void recheck();
+    timers.push(setInterval(() => {
+      res.write(': keep-alive\n\n');
+      void recheck();
+    }, SSE_HEARTBEAT_MS));
+    timers.push(setTimeout(() => void recheck(), Math.max(0, challenge.expiresAt - clock.now()) + 250));
     request.raw.on('close', close);
   });
 
@@ -163,6 +197,9 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     if (challenge.state === 'pending') return reply.redirect(`${base(uid)}/challenge/${encodeURIComponent(challenge.id)}`, 303);
     const outcome = await login.complete(challenge);
     if (!('accountId' in outcome)) return html(reply, outcomePage(outcome.state, base(uid)));
+    // This browser completed a login for this professional: it is trusted from now on (defence/trusted-browser.ts).
+    const browserId = parseCookies(request.headers.cookie).get(BROWSER_COOKIE);
+    if (browserId && browserId === challenge.context.browserId) reply.header('set-cookie', trust.issue(outcome.accountId, browserId, clock.now()));
     const redirectTo = await provider.interactionResult(
       request.raw,
       reply.raw,

@@ -2,9 +2,10 @@ import type { ChallengeService } from '../challenge/service.ts';
 import type { Challenge, RequestContext } from '../challenge/challenge.ts';
 import type { DirectoryStore } from '../directory/store.ts';
 import type { DeviceStore } from '../device/store.ts';
-import type { LoginThrottle } from '../defence/throttle.ts';
-import type { AuditLog } from '../audit/log.ts';
-import { commonErrors } from '../lib/errors.ts';
+import type { DefenceService } from '../defence/service.ts';
+import type { Source } from '../defence/source.ts';
+import { describePlace } from '../defence/geo.ts';
+import { defenceErrors } from '../defence/errors.ts';
 
 /**
  * The login page's domain: from a typed identifier to a push challenge, and from an approved
@@ -15,36 +16,53 @@ export class LoginService {
   readonly #challenges: ChallengeService;
   readonly #directory: DirectoryStore;
   readonly #devices: DeviceStore;
-  readonly #throttle: LoginThrottle;
-  readonly #audit: AuditLog;
+  readonly #defence: DefenceService;
 
-  constructor(deps: { challenges: ChallengeService; directory: DirectoryStore; devices: DeviceStore; throttle: LoginThrottle; audit: AuditLog }) {
+  constructor(deps: { challenges: ChallengeService; directory: DirectoryStore; devices: DeviceStore; defence: DefenceService }) {
     this.#challenges = deps.challenges;
     this.#directory = deps.directory;
     this.#devices = deps.devices;
-    this.#throttle = deps.throttle;
-    this.#audit = deps.audit;
+    this.#defence = deps.defence;
   }
 
-  async start(input: { nationalId: string; interactionUid: string; clientId: string; clientName: string; context: RequestContext }): Promise<Challenge> {
+  /**
+   * Asks the defences (defence/service.ts) how to treat this request — refuse it, or create a
+   * challenge notified or silent, with number matching or a typed code — then creates it. A
+   * browser has at most one pending challenge per professional: a new one supersedes the last.
+   */
+  async start(input: { nationalId: string; interactionUid: string; clientId: string; clientName: string; context: RequestContext; source: Source; trusted: boolean }): Promise<Challenge> {
     const professional = await this.#directory.get(input.nationalId);
     const devices = professional ? (await this.#devices.listByProfessional(input.nationalId)).filter((d) => d.state === 'active') : [];
     const subject = professional ? input.nationalId : null;
-    const decision = await this.#throttle.decide(input.context.ip, subject);
-    if (!decision.allowed) {
-      await this.#audit.append({ actor: `browser:${input.context.ip}`, event: 'login.throttled', subject, details: { clientId: input.clientId, scope: 'ip' } });
-      throw commonErrors.RATE_LIMITED({ message: `Trop de demandes depuis votre connexion. Réessayez dans ${decision.retryAfterSeconds} secondes.`, headers: { 'retry-after': String(decision.retryAfterSeconds) } });
+    const { source, trusted } = input;
+    const decision = await this.#defence.decide({ nationalId: input.nationalId, known: subject !== null, hasDevice: devices.length > 0, clientId: input.clientId, source, trusted });
+    if (decision.kind === 'refuse') {
+      const headers = { 'retry-after': String(decision.retryAfterSeconds) };
+      if (decision.reason === 'source_blocked') throw defenceErrors.SOURCE_BLOCKED({ headers });
+      throw defenceErrors.LOGIN_THROTTLED({ message: `Trop de demandes depuis votre connexion. Réessayez dans ${decision.retryAfterSeconds} secondes.`, headers });
     }
-    const delivery = devices.length === 0 ? 'none' : decision.notify ? 'push' : 'silent';
-    return this.#challenges.start({
+    const context: RequestContext = {
+      ...input.context,
+      place: input.context.place ?? describePlace(source.geo),
+      browserId: source.browserId,
+      prefix: source.prefix,
+      geo: source.geo,
+      trusted,
+      holds: decision.holds,
+      risk: decision.risk,
+    };
+    if (subject) await this.#challenges.cancelPendingFrom(subject, source.browserId, `browser:${source.ip}`);
+    const challenge = await this.#challenges.start({
       nationalId: subject,
       interactionUid: input.interactionUid,
       clientId: input.clientId,
       clientName: input.clientName,
-      mode: 'pick',
-      delivery,
-      context: input.context,
+      mode: decision.mode,
+      delivery: decision.delivery,
+      context,
     });
+    await this.#defence.recorded(challenge, decision, source);
+    return challenge;
   }
 
   /** The challenge of this interaction, or undefined when the pair does not match. */

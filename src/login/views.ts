@@ -32,7 +32,7 @@ export function challengePage(input: { challenge: Challenge; secondsLeft: number
     html`<h1>Validez la connexion sur votre e-CPS</h1>
       <p class="service">Service : <strong>${challenge.clientName}</strong></p>
       ${instruction}
-      <p class="code" aria-label="Code à choisir : ${challenge.displayCode.split('').join(' ')}">${challenge.displayCode}</p>
+      <p class="code" aria-label="${challenge.mode === 'typed' ? 'Code à saisir' : 'Code à choisir'} : ${challenge.displayCode.split('').join(' ')}">${challenge.displayCode}</p>
       <p id="countdown" class="hint" data-seconds-left="${input.secondsLeft}">La demande expire dans ${input.secondsLeft} secondes.</p>
       <p id="status" role="status" aria-live="polite">En attente de votre validation…</p>
       <form id="continue" method="post" action="${input.continueAction}">

@@ -1,14 +1,19 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AdapterPayload } from 'oidc-provider';
-import { forEachBackend } from '../../test/support/backends.ts';
+import { forEachStoreBackend } from '../../test/support/backends.ts';
+import { RedisOidcModelStore, SplitOidcModelStore } from '../store/redis/oidc-model-store.ts';
 import { ManualClock } from '../lib/clock.ts';
 import { randomId } from '../lib/crypto.ts';
 import { SqlOidcModelStore, adapterFactory } from './adapter.ts';
 
-forEachBackend('SqlOidcModelStore', ({ db }) => {
+forEachStoreBackend('OidcModelStore', ({ db, redis }) => {
   const clock = new ManualClock();
-  const store = () => new SqlOidcModelStore(db(), clock);
+  // With Redis, Interaction, AuthorizationCode... go to Redis and the rest stays in SQL.
+  const store = () => {
+    const r = redis();
+    return r ? new SplitOidcModelStore(db(), clock, new RedisOidcModelStore(r, clock)) : new SqlOidcModelStore(db(), clock);
+  };
   const adapter = (model: string) => new (adapterFactory(store()))(model);
 
   it('upsert then find returns the payload; another model with the same id is separate', async () => {

@@ -16,22 +16,33 @@ export interface OidcModelStore {
   revokeByGrantId(grantId: string): Promise<void>;
   list(model: string): Promise<Array<{ id: string; payload: AdapterPayload }>>;
   purgeExpired(): Promise<number>;
+  /** Unexpired rows of one model whose payload's `accountId` is this account (the wallet's sessions). */
+  listByAccount(model: string, accountId: string): Promise<Array<{ id: string; payload: AdapterPayload }>>;
+  /** Deletes every row carrying this account (sessions, grants, codes, tokens): a forced logout everywhere. */
+  destroyByAccount(accountId: string): Promise<number>;
 }
+
+const CLIENT_CACHE_MS = 5000;
 
 export class SqlOidcModelStore implements OidcModelStore {
   readonly #db: Db;
   readonly #clock: Clock;
+  // Every protocol request reads its client several times; registrations change rarely, so a
+  // few seconds of staleness on other nodes is an acceptable price (this node sees writes at once).
+  readonly #clients = new Map<string, { payload: AdapterPayload | undefined; until: number }>();
   constructor(db: Db, clock: Clock) {
     this.#db = db;
     this.#clock = clock;
   }
 
   async upsert(model: string, id: string, payload: AdapterPayload, expiresIn: number | undefined): Promise<void> {
+    if (model === 'Client') this.#clients.delete(id);
     const row = {
       payload: JSON.stringify(payload),
       grant_id: payload.grantId ?? null,
       user_code: payload.userCode ?? null,
       uid: payload.uid ?? null,
+      account_id: typeof payload.accountId === 'string' ? payload.accountId : null,
       expires_at: expiresIn ? this.#clock.now() + expiresIn * 1000 : null,
     };
     await this.#db.kysely
@@ -42,7 +53,14 @@ export class SqlOidcModelStore implements OidcModelStore {
   }
 
   async find(model: string, id: string): Promise<AdapterPayload | undefined> {
-    return this.#one(model, 'id', id);
+    if (model !== 'Client') return this.#one(model, 'id', id);
+    const now = Date.now();
+    const cached = this.#clients.get(id);
+    if (cached && cached.until > now) return cached.payload;
+    const payload = await this.#one(model, 'id', id);
+    if (this.#clients.size > 1000) this.#clients.clear();
+    this.#clients.set(id, { payload, until: now + CLIENT_CACHE_MS });
+    return payload;
   }
 
   async findBy(model: string, column: 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
@@ -66,6 +84,7 @@ export class SqlOidcModelStore implements OidcModelStore {
   }
 
   async destroy(model: string, id: string): Promise<void> {
+    if (model === 'Client') this.#clients.delete(id);
     await this.#db.kysely.deleteFrom('oidc_model').where('model', '=', model).where('id', '=', id).execute();
   }
 
@@ -76,6 +95,24 @@ export class SqlOidcModelStore implements OidcModelStore {
   async list(model: string): Promise<Array<{ id: string; payload: AdapterPayload }>> {
     const rows = await this.#db.kysely.selectFrom('oidc_model').select(['id', 'payload']).where('model', '=', model).orderBy('id').execute();
     return rows.map((r) => ({ id: r.id, payload: JSON.parse(r.payload) as AdapterPayload }));
+  }
+
+  async listByAccount(model: string, accountId: string): Promise<Array<{ id: string; payload: AdapterPayload }>> {
+    const now = this.#clock.now();
+    const rows = await this.#db.kysely
+      .selectFrom('oidc_model')
+      .select(['id', 'payload'])
+      .where('account_id', '=', accountId)
+      .where('model', '=', model)
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+      .orderBy('id')
+      .execute();
+    return rows.map((r) => ({ id: r.id, payload: JSON.parse(r.payload) as AdapterPayload }));
+  }
+
+  async destroyByAccount(accountId: string): Promise<number> {
+    const result = await this.#db.kysely.deleteFrom('oidc_model').where('account_id', '=', accountId).where('model', '!=', 'Client').executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   async purgeExpired(): Promise<number> {

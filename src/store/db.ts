@@ -6,6 +6,10 @@ import pg from 'pg';
 import type { Database } from './schema.ts';
 import { nodeSqliteDialect } from './sqlite-dialect.ts';
 import * as foundation from './migrations/001-foundation.ts';
+import * as app from './migrations/002-app.ts';
+import * as defences from './migrations/003-defences.ts';
+import * as wallet from './migrations/004-wallet.ts';
+import * as cluster from './migrations/005-cluster.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -32,10 +36,15 @@ export function openDatabase(options: DbOptions): Db {
     const pool = new pg.Pool({
       connectionString: options.databaseUrl,
       max: 10,
+      // An unreachable server fails the request (503) instead of queueing it forever.
+      connectionTimeoutMillis: 5000,
       ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
     });
     // A broken idle connection must not crash the process; the next query reports the failure.
     pool.on('error', () => {});
+    // Same for a connection in use when the server goes away (pg emits on the client, and an
+    // unhandled 'error' would kill the node): the query in flight fails, the pool drops the client.
+    pool.on('connect', (client) => client.on('error', () => {}));
     const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return { kysely, dialect: 'postgres', close: () => kysely.destroy() };
   }
@@ -51,6 +60,10 @@ export function openDatabase(options: DbOptions): Db {
 
 const migrations: Record<string, Migration> = {
   '001-foundation': foundation,
+  '002-app': app,
+  '003-defences': defences,
+  '004-wallet': wallet,
+  '005-cluster': cluster,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -13,6 +13,7 @@ import { importContacts, importExtract } from '../../src/directory/import.ts';
 import { DEMO_CONTACTS, DEMO_EXTRACT } from '../../src/demo.ts';
 import { DeviceSimulator } from '../../src/device/simulator.ts';
 import { Jar, field, follow, submit } from './browser.ts';
+import { openTestRedis } from './backends.ts';
 
 /** The fixed demo professional of fixtures/generate.ts. */
 export const DEMO_PRO = { nationalId: '810000000017', rpps: '10000000017', givenName: 'Camille', familyName: 'MARTIN' };
@@ -40,9 +41,10 @@ export interface TestVigie {
 
 /**
  * A real provider on a random port with the demo directory, an injected clock and a registered
- * relying party (openid-client). Uses PostgreSQL in a private schema when `postgres` is asked.
+ * relying party (openid-client). Uses PostgreSQL in a private schema when `postgres` is asked, and
+ * Redis under a private key prefix when `redis` is.
  */
-export async function startTestVigie(options: { postgres?: boolean; env?: Record<string, string> } = {}): Promise<TestVigie> {
+export async function startTestVigie(options: { postgres?: boolean; redis?: boolean; env?: Record<string, string> } = {}): Promise<TestVigie> {
   const port = await freePort();
   const dataDir = await mkdtemp(join(tmpdir(), 'vigie-test-'));
   const databaseUrl = options.postgres ? process.env.DATABASE_URL : undefined;
@@ -53,6 +55,14 @@ export async function startTestVigie(options: { postgres?: boolean; env?: Record
     await createSchema(admin, schema);
     await admin.close();
   }
+  // Redis mode: a private key prefix in the machine's Redis, deleted on close.
+  let redisUrl: string | undefined;
+  let redisCleanup: (() => Promise<void>) | undefined;
+  if (options.redis) {
+    const redis = await openTestRedis();
+    redisUrl = redis.url;
+    redisCleanup = () => redis.dispose();
+  }
   const config: Config = loadConfig({
     NODE_ENV: 'test',
     PORT: String(port),
@@ -60,6 +70,7 @@ export async function startTestVigie(options: { postgres?: boolean; env?: Record
     LOG_LEVEL: 'silent',
     VIGIE_SECRET: randomBytes(32).toString('hex'),
     ...(databaseUrl && schema ? { DATABASE_URL: `${databaseUrl}${databaseUrl.includes('?') ? '&' : '?'}options=-c%20search_path%3D${schema}` } : {}),
+    ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
     ...options.env,
   });
   const clock = new ManualClock(Date.now());
@@ -80,6 +91,7 @@ export async function startTestVigie(options: { postgres?: boolean; env?: Record
     redirectUri,
     async close() {
       await vigie.close();
+      await redisCleanup?.();
       await rm(dataDir, { recursive: true, force: true });
       if (databaseUrl && schema) {
         const admin = openDatabase({ databaseUrl });
@@ -110,8 +122,8 @@ export interface BrowserLogin {
 }
 
 /** A browser goes from the service to the login page, types the identifier and lands on the challenge page. */
-export async function startBrowserLogin(t: TestVigie, identifier: string = DEMO_PRO.nationalId, extra: Record<string, string> = {}, rp: client.Configuration = t.rp): Promise<BrowserLogin> {
-  const jar = new Jar();
+/** `jar`: reuse a browser (its cookies: a trusted browser gets number matching instead of the typed code). */
+export async function startBrowserLogin(t: TestVigie, identifier: string = DEMO_PRO.nationalId, extra: Record<string, string> = {}, rp: client.Configuration = t.rp, jar: Jar = new Jar()): Promise<BrowserLogin> {
   const verifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const nonce = client.randomNonce();

@@ -1,0 +1,2 @@
+// Vite turns CSS imports into a stylesheet link.
+declare module '*.css';

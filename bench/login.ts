@@ -1,0 +1,403 @@
+// Login throughput benchmark (`npm run bench:login`, not a test).
+//
+// Starts the real Vigie in a child process (embedded SQLite in a temp dir, demo directory, one
+// activated simulator device per professional) and drives complete e-CPS logins over HTTP from
+// this process: authorize (openid-client, PKCE) → login page → identifier → challenge page →
+// the device lists its pending challenges and approves with the page's code and PIN → continue →
+// callback → token → userinfo. Then, the same client code against a bare oidc-provider whose
+// interaction logs in at once (bench/servers/baseline.ts), same concurrency and duration.
+// Ends with one line: RESULT login flows_per_s=… p50_ms=… p99_ms=… baseline_flows_per_s=… ratio=…
+//
+// Flags: --duration <s> (15) --warmup <s> (3) --concurrency <n> (16) --professionals <n> (64)
+//        --profile (writes a V8 CPU profile of the Vigie server under bench/profiles/)
+//        --sql-stats (counts and times the Vigie server's SQLite statements per flow)
+//        --log-level <pino level> (Vigie server's LOG_LEVEL, silent by default; shown on failure)
+import { mkdtemp, rm, mkdir } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { tmpdir, availableParallelism, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import * as client from 'openid-client';
+import { continueLogin, freePort, startBrowserLogin, type TestVigie } from '../test/support/harness.ts';
+import { Jar, follow } from '../test/support/browser.ts';
+import { DeviceSimulator } from '../src/device/simulator.ts';
+import { ACR_EIDAS1 } from '../src/oidc/provider.ts';
+import { killAllServers, peakRssOf, startServer, type ServerHandle, type ServerStats } from './support/processes.ts';
+import type { VigieReady } from './servers/vigie.ts';
+import type { BaselineReady } from './servers/baseline.ts';
+
+// `--nodes N`: several nodes on PostgreSQL + Redis beside one embedded node (bench/cluster.ts).
+if (process.argv.includes('--nodes')) {
+  await import('./cluster.ts');
+  process.exit(0);
+}
+
+const { values: flags } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '15' },
+    warmup: { type: 'string', default: '3' },
+    concurrency: { type: 'string', default: '16' },
+    professionals: { type: 'string', default: '64' },
+    profile: { type: 'boolean', default: false },
+    'sql-stats': { type: 'boolean', default: false },
+    'log-level': { type: 'string', default: 'silent' },
+  },
+});
+const DURATION_MS = Number(flags.duration) * 1000;
+const WARMUP_MS = Number(flags.warmup) * 1000;
+const CONCURRENCY = Number(flags.concurrency);
+const PROFESSIONALS = Math.max(Number(flags.professionals), CONCURRENCY);
+for (const [name, value] of [['duration', DURATION_MS], ['warmup', WARMUP_MS], ['concurrency', CONCURRENCY], ['professionals', PROFESSIONALS]] as const) {
+  if (!Number.isFinite(value) || value < (name === 'warmup' ? 0 : 1)) throw new Error(`--${name}: invalid value`);
+}
+
+const CLIENT_ID = 'bench-rp';
+/** Never dereferenced: the flows stop at the redirect to it. */
+const REDIRECT_URI = 'http://127.0.0.1:9/callback';
+const PIN = '2468';
+const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+
+// ---------------------------------------------------------------- per-request timing
+
+/** Response times by route (ids folded), for the requests that end in the measured window. */
+class RouteTimes {
+  #times = new Map<string, number[]>();
+  recording = false;
+  add(route: string, ms: number) {
+    if (!this.recording) return;
+    const list = this.#times.get(route) ?? [];
+    list.push(ms);
+    this.#times.set(route, list);
+  }
+  entries() {
+    return [...this.#times];
+  }
+  reset() {
+    this.#times.clear();
+    this.recording = false;
+  }
+}
+const routeTimes = new RouteTimes();
+const routeOf = (method: string, url: URL) => `${method} ${url.pathname.replace(/\/[A-Za-z0-9_-]{16,}(?=\/|$)/g, '/:id')}`;
+
+// Everything (openid-client, the scripted browser, the device simulator) calls the global fetch.
+const originalFetch = globalThis.fetch;
+globalThis.fetch = async (input: string | URL | Request, init?: RequestInit) => {
+  const url = new URL(input instanceof Request ? input.url : input);
+  if (url.hostname !== '127.0.0.1') throw new Error(`the benchmark only talks to 127.0.0.1, not ${url.host}`);
+  const started = performance.now();
+  const response = await originalFetch(input, init);
+  routeTimes.add(routeOf(init?.method ?? (input instanceof Request ? input.method : 'GET'), url), performance.now() - started);
+  return response;
+};
+
+// ---------------------------------------------------------------- measurement
+
+interface RunResult {
+  flows: number;
+  errors: number;
+  firstError: string | undefined;
+  flowsPerSecond: number;
+  p50: number;
+  p99: number;
+  mean: number;
+  requestsPerFlow: number;
+  routes: Array<[string, number[]]>;
+  serverCpu: number;
+  loadCpu: number;
+  server: ServerStats;
+  /** RSS when the load starts (server ready, devices activated). */
+  startRss: number;
+  serverPeakRss: number;
+  /** Server-reported counters over the measured window (SQL statements with --sql-stats). */
+  extra: Array<[string, { count: number; ms: number }]>;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/** Runs `flow(worker)` in `CONCURRENCY` loops: warm-up, then the measured window. */
+async function measure(server: ServerHandle<unknown>, flow: (worker: number) => Promise<void>): Promise<RunResult> {
+  routeTimes.reset();
+  const startRss = (await server.stats()).rss;
+  const start = performance.now();
+  const measureFrom = start + WARMUP_MS;
+  const measureTo = measureFrom + DURATION_MS;
+  const latencies: number[] = [];
+  let flows = 0;
+  let errors = 0;
+  let succeeded = 0;
+  let firstError: string | undefined;
+  type Snapshot = { server: ServerStats; load: NodeJS.CpuUsage };
+  let cpuBefore: Snapshot | undefined;
+  const warm = setTimeout(async () => {
+    routeTimes.recording = true;
+    cpuBefore = { server: await server.stats(), load: process.cpuUsage() };
+  }, WARMUP_MS);
+  let cpuAfter: Snapshot | undefined;
+  const done = setTimeout(async () => {
+    routeTimes.recording = false;
+    cpuAfter = { server: await server.stats(), load: process.cpuUsage(cpuBefore?.load) };
+  }, WARMUP_MS + DURATION_MS);
+
+  const workers = Array.from({ length: CONCURRENCY }, async (_, worker) => {
+    while (performance.now() < measureTo) {
+      const began = performance.now();
+      try {
+        await flow(worker);
+        succeeded += 1;
+        const ended = performance.now();
+        if (ended >= measureFrom && ended <= measureTo) flows += 1;
+        if (began >= measureFrom && ended <= measureTo) latencies.push(ended - began);
+      } catch (error) {
+        errors += 1;
+        firstError ??= error instanceof Error ? error.message : String(error);
+        if (errors >= 50 && errors > succeeded) throw new Error(`flows keep failing (${errors} errors): ${firstError}`);
+      }
+    }
+  });
+  try {
+    await Promise.all(workers);
+  } finally {
+    clearTimeout(warm);
+    clearTimeout(done);
+  }
+  while (!cpuAfter) await new Promise((resolve) => setTimeout(resolve, 10));
+  const stats = await server.stats();
+  latencies.sort((a, b) => a - b);
+  const routes = routeTimes.entries().sort((a, b) => percentile([...b[1]].sort((x, y) => x - y), 50) - percentile([...a[1]].sort((x, y) => x - y), 50));
+  const requests = routes.reduce((sum, [, list]) => sum + list.length, 0);
+  const seconds = DURATION_MS / 1000;
+  return {
+    flows,
+    errors,
+    firstError,
+    flowsPerSecond: flows / seconds,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    mean: latencies.reduce((a, b) => a + b, 0) / (latencies.length || 1),
+    requestsPerFlow: flows ? requests / flows : NaN,
+    routes,
+    serverCpu: (cpuAfter.server.cpuMicros - (cpuBefore?.server.cpuMicros ?? 0)) / 1e3 / DURATION_MS,
+    loadCpu: (cpuAfter.load.user + cpuAfter.load.system) / 1e3 / DURATION_MS,
+    server: stats,
+    startRss,
+    serverPeakRss: peakRssOf(server.pid) ?? stats.peakRss,
+    extra: Object.entries(cpuAfter.server.extra ?? {})
+      .map(([key, after]): [string, { count: number; ms: number }] => {
+        const before = cpuBefore?.server.extra?.[key] ?? { count: 0, ms: 0 };
+        return [key, { count: after.count - before.count, ms: after.ms - before.ms }];
+      })
+      .filter(([, v]) => v.count > 0)
+      .sort((a, b) => b[1].ms - a[1].ms),
+  };
+}
+
+// ---------------------------------------------------------------- the two targets
+
+async function relyingParty(issuer: string, secret: string): Promise<Pick<TestVigie, 'rp' | 'redirectUri'>> {
+  const rp = await client.discovery(new URL(issuer), CLIENT_ID, undefined, client.ClientSecretBasic(secret), { execute: [client.allowInsecureRequests] });
+  return { rp, redirectUri: REDIRECT_URI };
+}
+
+async function benchVigie(dataDir: string, profileDir: string | undefined): Promise<RunResult> {
+  const port = await freePort();
+  const secret = randomBytes(32).toString('base64url');
+  const server = await startServer<VigieReady>(here('./servers/vigie.ts'), {
+    label: 'Vigie server',
+    execArgv: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--cpu-prof-name=vigie-server.cpuprofile'] : [],
+    env: {
+      NODE_ENV: 'development',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      VIGIE_ISSUER: `http://127.0.0.1:${port}`,
+      VIGIE_DATA_DIR: dataDir,
+      VIGIE_SECRET: randomBytes(32).toString('hex'),
+      VIGIE_DEMO: 'false',
+      LOG_LEVEL: flags['log-level'],
+      ...(flags['sql-stats'] ? { BENCH_SQL_STATS: '1' } : {}),
+      // All the load comes from 127.0.0.1, from fresh browsers, and each professional logs in
+      // hundreds of times: raise the push-bombing limits so every flow takes the normal push path
+      // (the defences still run). Settings this version does not know are ignored.
+      VIGIE_CHALLENGES_PER_IP_PER_MINUTE: '100000000',
+      VIGIE_CHALLENGES_PER_PREFIX_PER_MINUTE: '100000000',
+      VIGIE_CHALLENGES_PER_PROFESSIONAL_PER_HOUR: '100000000',
+      VIGIE_IDENTIFIERS_PER_SOURCE_PER_HOUR: '100000000',
+      VIGIE_UNTRUSTED_PUSHES_PER_DAY: '100000000',
+      VIGIE_BREAKER_PUSHES_PER_MINUTE: '100000000',
+      BENCH_PROFESSIONALS: String(PROFESSIONALS),
+      BENCH_CLIENT_ID: CLIENT_ID,
+      BENCH_CLIENT_SECRET: secret,
+      BENCH_REDIRECT_URI: REDIRECT_URI,
+    },
+  });
+  try {
+    const { issuer, accounts, professionals, storage } = server.payload;
+    console.log(`Vigie       pid ${server.pid}, ${issuer}, ${storage}, ${professionals} professionals in the directory`);
+    const t = (await relyingParty(issuer, secret)) as TestVigie;
+    const devices = await Promise.all(accounts.map(async ({ nationalId, activationCode }) => {
+      const device = await DeviceSimulator.create(issuer);
+      const result = await device.activate({ nationalId, activationCode, pin: PIN });
+      if (result.status !== 201) throw new Error(`activation of ${nationalId} failed: ${JSON.stringify(result.body)}`);
+      return { nationalId, device };
+    }));
+    console.log(`            ${devices.length} simulator devices activated; ${fmtS(WARMUP_MS)} warm-up + ${fmtS(DURATION_MS)} at concurrency ${CONCURRENCY}`);
+    // Worker w owns professionals w, w+C, w+2C… and takes them in turn: no two workers share a device.
+    const turns = new Array<number>(CONCURRENCY).fill(0);
+    const result = await measure(server, async (worker) => {
+      const owned = Math.ceil((devices.length - worker) / CONCURRENCY);
+      const { nationalId, device } = devices[worker + CONCURRENCY * (turns[worker]!++ % owned)]!;
+      const login = await startBrowserLogin(t, nationalId);
+      const challengeId = decodeURIComponent(login.challengeUrl.pathname.split('/').at(-1)!);
+      const pending = await device.listChallenges();
+      if (pending.status !== 200) throw new Error(`device list: ${pending.status} ${JSON.stringify(pending.body)}`);
+      const challenge = pending.body.challenges.find((c) => c.id === challengeId);
+      if (!challenge) throw new Error('the device does not see the challenge of the page');
+      // Number matching shows candidates; a typed code shows none: either way the code of the page is sent.
+      if (challenge.candidates.length && !challenge.candidates.includes(login.displayCode)) throw new Error('the code of the page is not among the candidates');
+      const approved = await device.approve(challenge.id, login.displayCode, PIN);
+      if (approved.status !== 200) throw new Error(`approve: ${approved.status} ${JSON.stringify(approved.body)}`);
+      const callback = await continueLogin(t, login);
+      if (!callback.url.href.startsWith(REDIRECT_URI)) throw new Error(`continue ended on ${callback.url.href} (${callback.response.status})`);
+      await finish(t, callback.url, login, nationalId);
+    });
+    return result;
+  } catch (error) {
+    const output = server.output().trim();
+    if (output) console.error(`Vigie server output (tail):\n${output}`);
+    throw error;
+  } finally {
+    await server.stop();
+  }
+}
+
+async function benchBaseline(): Promise<RunResult> {
+  const port = await freePort();
+  const secret = randomBytes(32).toString('base64url');
+  const server = await startServer<BaselineReady>(here('./servers/baseline.ts'), {
+    label: 'baseline server',
+    env: { NODE_ENV: 'development', PORT: String(port), BENCH_CLIENT_ID: CLIENT_ID, BENCH_CLIENT_SECRET: secret, BENCH_REDIRECT_URI: REDIRECT_URI },
+  });
+  try {
+    const { issuer, accountId } = server.payload;
+    console.log(`Baseline    pid ${server.pid}, ${issuer}, bare oidc-provider (in-memory adapter), interaction accepts at once`);
+    const t = await relyingParty(issuer, secret);
+    return await measure(server, async () => {
+      const jar = new Jar();
+      const verifier = client.randomPKCECodeVerifier();
+      const state = client.randomState();
+      const nonce = client.randomNonce();
+      const url = client.buildAuthorizationUrl(t.rp, {
+        redirect_uri: REDIRECT_URI,
+        scope: 'openid scope_all',
+        code_challenge: await client.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+        state,
+        nonce,
+        acr_values: ACR_EIDAS1,
+      });
+      const callback = await follow(jar, url, (u) => u.href.startsWith(REDIRECT_URI));
+      if (!callback.url.href.startsWith(REDIRECT_URI)) throw new Error(`authorize ended on ${callback.url.href} (${callback.response.status})`);
+      await finish(t, callback.url, { verifier, state, nonce }, accountId);
+    });
+  } finally {
+    await server.stop();
+  }
+}
+
+/** Same end for both: code → tokens (ID token checked) → userinfo. */
+async function finish(t: Pick<TestVigie, 'rp'>, callbackUrl: URL, login: { verifier: string; state: string; nonce: string }, sub: string) {
+  const tokens = await client.authorizationCodeGrant(t.rp, callbackUrl, { pkceCodeVerifier: login.verifier, expectedState: login.state, expectedNonce: login.nonce });
+  if (tokens.claims()?.sub !== sub) throw new Error(`ID token for ${tokens.claims()?.sub}, expected ${sub}`);
+  const userinfo = await client.fetchUserInfo(t.rp, tokens.access_token, sub);
+  if (!userinfo.family_name) throw new Error('userinfo without family_name');
+}
+
+// ---------------------------------------------------------------- report
+
+const fmtS = (ms: number) => `${(ms / 1000).toFixed(ms % 1000 ? 1 : 0)} s`;
+const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
+const n1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–');
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r, ri) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ') + (ri === 0 ? `\n${widths.map((w) => '-'.repeat(w)).join('  ')}` : '')).join('\n');
+}
+
+function report(vigie: RunResult, baseline: RunResult) {
+  const row = (name: string, r: RunResult) => [name, r.flowsPerSecond.toFixed(2), n1(r.p50), n1(r.p99), n1(r.mean), n1(r.requestsPerFlow), String(r.flows), String(r.errors), `${(r.serverCpu * 100).toFixed(0)}%`, `${(r.loadCpu * 100).toFixed(0)}%`, mb(r.serverPeakRss)];
+  console.log(`\nComplete login flows, concurrency ${CONCURRENCY}, ${fmtS(DURATION_MS)} measured after ${fmtS(WARMUP_MS)} warm-up (${availableParallelism()} CPUs, load average ${loadAtStart} at start, ${loadavg()[0]!.toFixed(2)} at end)\n`);
+  console.log(table([
+    ['target', 'flows/s', 'p50 ms', 'p99 ms', 'mean ms', 'req/flow', 'flows', 'errors', 'server CPU', 'bench CPU', 'server peak RSS'],
+    row('Vigie e-CPS (SQLite)', vigie),
+    row('bare oidc-provider', baseline),
+  ]));
+  for (const [name, r] of [['Vigie', vigie], ['baseline', baseline]] as const) {
+    if (r.firstError) console.log(`\n${name}: ${r.errors} failed flows, first: ${r.firstError}`);
+  }
+  for (const [name, r] of [['Vigie', vigie], ['bare oidc-provider', baseline]] as const) {
+    console.log(`\n${name}: response times by request (time to headers, seen from the load generator)\n`);
+    console.log(table([
+      ['request', 'per flow', 'p50 ms', 'p99 ms', 'ms per flow'],
+      ...r.routes.map(([route, list]) => {
+        const sorted = [...list].sort((a, b) => a - b);
+        return [route, (list.length / (r.flows || 1)).toFixed(2), n1(percentile(sorted, 50)), n1(percentile(sorted, 99)), n1(list.reduce((a, b) => a + b, 0) / (r.flows || 1))];
+      }),
+    ]));
+  }
+  if (vigie.extra.length) {
+    const flows = vigie.flows || 1;
+    const count = vigie.extra.filter(([k]) => !k.startsWith('prepare')).reduce((a, [, v]) => a + v.count, 0);
+    const ms = vigie.extra.reduce((a, [, v]) => a + v.ms, 0);
+    const prepared = vigie.extra.filter(([k]) => k.startsWith('prepare')).reduce((a, [, v]) => ({ count: a.count + v.count, ms: a.ms + v.ms }), { count: 0, ms: 0 });
+    console.log(`\nVigie: SQLite on the server, ${(count / flows).toFixed(1)} statements and ${(ms / flows).toFixed(2)} ms of synchronous SQLite per flow (event loop blocked), of which ${(prepared.count / flows).toFixed(1)} prepares for ${(prepared.ms / flows).toFixed(2)} ms\n`);
+    console.log(table([
+      ['statement', 'per flow', 'ms per flow', 'µs each'],
+      ...vigie.extra.slice(0, 30).map(([key, v]) => [key, (v.count / flows).toFixed(2), (v.ms / flows).toFixed(3), ((v.ms / v.count) * 1000).toFixed(0)]),
+    ]));
+  }
+  const rss = (r: RunResult) => `${mb(r.serverPeakRss)} (rss ${mb(r.startRss)} before the load, ${mb(r.server.rss)} at the end)`;
+  console.log(`\nServer peak RSS (VmHWM): Vigie ${rss(vigie)}; baseline ${rss(baseline)}`);
+}
+
+// ---------------------------------------------------------------- main
+
+// Other work on the machine skews both targets differently: the load average is printed with the results.
+const loadAtStart = loadavg()[0]!.toFixed(2);
+const dataDir = await mkdtemp(join(tmpdir(), 'vigie-bench-'));
+const cleanup = () => {
+  killAllServers();
+  rmSync(dataDir, { recursive: true, force: true });
+};
+process.on('exit', cleanup);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    cleanup();
+    process.exit(130);
+  });
+}
+
+let failed = false;
+try {
+  const profileDir = flags.profile ? here('./profiles') : undefined;
+  if (profileDir) await mkdir(profileDir, { recursive: true });
+  const vigie = await benchVigie(dataDir, profileDir);
+  const baseline = await benchBaseline();
+  report(vigie, baseline);
+  if (profileDir) console.log(`\nCPU profile of the Vigie server: ${join(profileDir, 'vigie-server.cpuprofile')} (summary: npx node bench/profile-summary.ts <file>)`);
+  if (!vigie.flows || !baseline.flows) throw new Error('no flow completed in the measured window');
+  const ratio = vigie.flowsPerSecond / baseline.flowsPerSecond;
+  console.log(`RESULT login flows_per_s=${vigie.flowsPerSecond.toFixed(2)} p50_ms=${vigie.p50.toFixed(2)} p99_ms=${vigie.p99.toFixed(2)} baseline_flows_per_s=${baseline.flowsPerSecond.toFixed(2)} ratio=${ratio.toFixed(2)}`);
+} catch (error) {
+  failed = true;
+  console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+} finally {
+  killAllServers();
+  await rm(dataDir, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);

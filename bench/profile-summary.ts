@@ -1,0 +1,73 @@
+// Summarises a V8 .cpuprofile (from `npm run bench:login -- --profile`): self time by function
+// and by package/file, and inclusive time of the project's own functions.
+// Usage: npx node bench/profile-summary.ts bench/profiles/vigie-server.cpuprofile [--top 25]
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+interface CallFrame { functionName: string; url: string; lineNumber: number }
+interface ProfileNode { id: number; callFrame: CallFrame; children?: number[] }
+interface CpuProfile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
+
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' } } });
+const file = positionals[0];
+if (!file) throw new Error('usage: profile-summary.ts <file.cpuprofile> [--top N]');
+const top = Number(values.top);
+const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+
+const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+const parent = new Map<number, number>();
+for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+const self = new Map<number, number>();
+profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+const total = [...self.values()].reduce((a, b) => a + b, 0);
+
+const short = (url: string) => {
+  const nm = url.lastIndexOf('node_modules/');
+  if (nm >= 0) return url.slice(nm + 'node_modules/'.length);
+  const src = url.search(/\/(src|bench|test)\//);
+  return src >= 0 ? url.slice(src + 1) : url || '(native)';
+};
+const pkg = (url: string) => {
+  const nm = url.lastIndexOf('node_modules/');
+  if (nm >= 0) {
+    const rest = url.slice(nm + 'node_modules/'.length).split('/');
+    return rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]!;
+  }
+  if (/\/src\//.test(url)) return short(url);
+  if (url.startsWith('node:')) return url;
+  return url ? short(url) : '(native/VM)';
+};
+const label = (f: CallFrame) => `${f.functionName || '(anonymous)'} ${short(f.url)}${f.url ? `:${f.lineNumber + 1}` : ''}`;
+
+const add = (map: Map<string, number>, key: string, us: number) => map.set(key, (map.get(key) ?? 0) + us);
+const selfByFunction = new Map<string, number>();
+const selfByPackage = new Map<string, number>();
+const inclusiveOwn = new Map<string, number>();
+for (const [id, us] of self) {
+  const node = byId.get(id)!;
+  add(selfByFunction, label(node.callFrame), us);
+  add(selfByPackage, pkg(node.callFrame.url), us);
+  // Inclusive time of project functions (each counted once per sample stack).
+  const seen = new Set<string>();
+  for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+    const frame = byId.get(cur)!.callFrame;
+    if (/\/src\//.test(frame.url) && !frame.url.includes('node_modules')) {
+      const key = label(frame);
+      if (!seen.has(key)) {
+        seen.add(key);
+        add(inclusiveOwn, key, us);
+      }
+    }
+  }
+}
+
+const print = (title: string, map: Map<string, number>) => {
+  console.log(`\n${title}`);
+  for (const [key, us] of [...map].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    console.log(`${((us / total) * 100).toFixed(1).padStart(6)}%  ${(us / 1000).toFixed(0).padStart(7)} ms  ${key}`);
+  }
+};
+console.log(`${file}: ${(total / 1e6).toFixed(1)} s sampled`);
+print('Self time by package / project file', selfByPackage);
+print('Self time by function', selfByFunction);
+print('Inclusive time of project (src/) functions', inclusiveOwn);

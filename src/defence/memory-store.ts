@@ -1,0 +1,160 @@
+import {
+  DEFAULT_SETTINGS, emptyState, windowStartOf,
+  type Block, type DefenceEvent, type DefenceStore, type FraudSignal, type NotificationSettings, type ProfessionalState, type RateWindow,
+} from './store.ts';
+
+/**
+ * The defence store of a single node, in memory: fast, lost on restart, not shared. Meant for
+ * tests and for a lone node that accepts losing its counters and blocks on restart; several
+ * nodes need the SQL store (or Redis, issue 6). JavaScript runs each method to its first await
+ * without interruption, which makes every primitive here atomic.
+ */
+export class MemoryDefenceStore implements DefenceStore {
+  readonly #counters = new Map<string, { count: number; expiresAt: number }>();
+  readonly #distinct = new Map<string, { members: Set<string>; expiresAt: number }>();
+  readonly #flags = new Map<string, number>();
+  readonly #states = new Map<string, ProfessionalState>();
+  readonly #blocks = new Map<string, Block>();
+  readonly #signals: FraudSignal[] = [];
+  readonly #places = new Map<string, Map<string, number>>();
+  readonly #settings = new Map<string, NotificationSettings>();
+  readonly #events: DefenceEvent[] = [];
+
+  async hit(key: string, windowMs: number, now: number): Promise<RateWindow> {
+    const windowStart = windowStartOf(now, windowMs);
+    const id = `${key}\0${windowStart}`;
+    const entry = this.#counters.get(id) ?? { count: 0, expiresAt: windowStart + 2 * windowMs };
+    entry.count += 1;
+    this.#counters.set(id, entry);
+    return { current: entry.count, previous: this.#counters.get(`${key}\0${windowStart - windowMs}`)?.count ?? 0, windowStart };
+  }
+
+  async peek(key: string, windowMs: number, now: number): Promise<RateWindow> {
+    const windowStart = windowStartOf(now, windowMs);
+    return {
+      current: this.#counters.get(`${key}\0${windowStart}`)?.count ?? 0,
+      previous: this.#counters.get(`${key}\0${windowStart - windowMs}`)?.count ?? 0,
+      windowStart,
+    };
+  }
+
+  async addDistinct(key: string, member: string, windowMs: number, now: number): Promise<number> {
+    const windowStart = windowStartOf(now, windowMs);
+    const id = `${key}\0${windowStart}`;
+    const entry = this.#distinct.get(id) ?? { members: new Set<string>(), expiresAt: windowStart + 2 * windowMs };
+    entry.members.add(member);
+    this.#distinct.set(id, entry);
+    const previous = this.#distinct.get(`${key}\0${windowStart - windowMs}`)?.members ?? new Set<string>();
+    return new Set([...entry.members, ...previous]).size;
+  }
+
+  async setFlag(key: string, until: number): Promise<void> {
+    this.#flags.set(key, until);
+  }
+
+  async flag(key: string, now: number): Promise<number | undefined> {
+    const until = this.#flags.get(key);
+    return until !== undefined && until > now ? until : undefined;
+  }
+
+  async getState(nationalId: string): Promise<ProfessionalState> {
+    const state = this.#states.get(nationalId);
+    return state ? { ...state, pushTimes: [...state.pushTimes] } : emptyState(nationalId);
+  }
+
+  async casState(next: ProfessionalState, _now: number): Promise<boolean> {
+    const current = this.#states.get(next.nationalId)?.version ?? 0;
+    if (current !== next.version) return false;
+    this.#states.set(next.nationalId, { ...next, pushTimes: [...next.pushTimes], version: next.version + 1 });
+    return true;
+  }
+
+  async addBlock(block: Block): Promise<void> {
+    this.#blocks.set(block.id, { ...block });
+  }
+
+  async matchingBlocks(query: { nationalId: string | null; prefix: string; browserId: string | null }, now: number): Promise<Block[]> {
+    return [...this.#blocks.values()].filter((b) => {
+      if (b.liftedAt !== null || b.expiresAt <= now) return false;
+      if (b.scope === 'global') return b.prefix === query.prefix;
+      return query.nationalId !== null && b.nationalId === query.nationalId && (b.prefix === query.prefix || (query.browserId !== null && b.browserId === query.browserId));
+    }).map((b) => ({ ...b }));
+  }
+
+  async listBlocks(options: { now: number; includeInactive?: boolean; limit?: number }): Promise<Block[]> {
+    return [...this.#blocks.values()]
+      .filter((b) => options.includeInactive || (b.liftedAt === null && b.expiresAt > options.now))
+      .sort((a, b) => b.createdAt - a.createdAt)
+      .slice(0, options.limit ?? 1000)
+      .map((b) => ({ ...b }));
+  }
+
+  async liftBlock(id: string, now: number, by: string): Promise<Block | undefined> {
+    const block = this.#blocks.get(id);
+    if (!block || block.liftedAt !== null || block.expiresAt <= now) return undefined;
+    block.liftedAt = now;
+    block.liftedBy = by;
+    return { ...block };
+  }
+
+  async addSignal(signal: FraudSignal): Promise<void> {
+    this.#signals.push({ ...signal });
+  }
+
+  async countSignals(query: { prefix: string; browserId: string | null; since: number }): Promise<number> {
+    return this.#signals.filter((s) => s.at >= query.since && (s.prefix === query.prefix || (query.browserId !== null && s.browserId === query.browserId))).length;
+  }
+
+  async distinctReporters(prefix: string, since: number): Promise<number> {
+    return new Set(this.#signals.filter((s) => s.prefix === prefix && s.kind === 'not_me' && s.at >= since).map((s) => s.nationalId)).size;
+  }
+
+  async rememberPlace(nationalId: string, place: string, now: number): Promise<void> {
+    const places = this.#places.get(nationalId) ?? new Map<string, number>();
+    places.set(place, now);
+    this.#places.set(nationalId, places);
+  }
+
+  async knownPlaces(nationalId: string): Promise<string[]> {
+    return [...(this.#places.get(nationalId)?.keys() ?? [])];
+  }
+
+  async getSettings(nationalId: string): Promise<NotificationSettings> {
+    return { ...(this.#settings.get(nationalId) ?? DEFAULT_SETTINGS) };
+  }
+
+  async putSettings(nationalId: string, settings: Omit<NotificationSettings, 'updatedAt'>, now: number): Promise<void> {
+    this.#settings.set(nationalId, { pushEnabled: settings.pushEnabled, quietUntil: settings.quietUntil, updatedAt: now });
+  }
+
+  async addEvent(event: DefenceEvent): Promise<void> {
+    this.#events.push({ ...event, reasons: [...event.reasons] });
+  }
+
+  async events(nationalId: string, since: number, limit: number): Promise<DefenceEvent[]> {
+    return this.#events.filter((e) => e.nationalId === nationalId && e.at >= since).sort((a, b) => b.at - a.at).slice(0, limit).map((e) => ({ ...e, reasons: [...e.reasons] }));
+  }
+
+  async purge(now: number, keepMs: number): Promise<number> {
+    const before = now - keepMs;
+    let removed = 0;
+    const sweep = <V>(map: Map<string, V>, dead: (v: V) => boolean) => {
+      for (const [k, v] of map) if (dead(v)) {
+        map.delete(k);
+        removed += 1;
+      }
+    };
+    sweep(this.#counters, (v) => v.expiresAt <= now);
+    sweep(this.#distinct, (v) => v.expiresAt <= now);
+    sweep(this.#flags, (until) => until <= now);
+    sweep(this.#blocks, (b) => b.expiresAt < before);
+    const keep = <T extends { at: number }>(list: T[]) => {
+      const kept = list.filter((x) => x.at >= before);
+      removed += list.length - kept.length;
+      list.splice(0, list.length, ...kept);
+    };
+    keep(this.#signals);
+    keep(this.#events);
+    return removed;
+  }
+}

@@ -1,0 +1,120 @@
+// Threat: a persistent attacker. Once a professional has recognised a bombing ("ce n'est pas moi"),
+// the same source keeps coming back — to the same professional, and to colleagues. Defences: a
+// "not me" answer blocks the requesting source (its /24 or /56 and its browser id) from notifying
+// that professional for 30 days and records a fraud signal; when several professionals report
+// the same prefix, it is blocked for everyone (refused with a clear message) for a configurable
+// time. Operators list and lift blocks with `vigie blocks list` / `vigie blocks lift ID`.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestVigie, DEMO_PRO, type TestVigie } from '../../test/support/harness.ts';
+import { attemptLogin, browserAt, watchDeliveries, type SourceBrowser } from '../../test/support/defence.ts';
+import type { DeviceSimulator } from '../device/simulator.ts';
+import { run } from '../cli/main.ts';
+
+const DAY = 86_400_000;
+
+const backends = [{ name: 'sqlite', postgres: false }, ...(process.env.DATABASE_URL ? [{ name: 'postgres', postgres: true }] : [])];
+
+for (const backend of backends) describe(`push bombing: "not me" blocks the source [${backend.name}]`, () => {
+  let t: TestVigie;
+  let deliveries: ReturnType<typeof watchDeliveries>;
+  const devices = new Map<string, DeviceSimulator>();
+  let colleagues: string[] = [];
+  const from = async (browser: SourceBrowser, identifier = DEMO_PRO.nationalId) => {
+    const attempt = await attemptLogin(t.rp, t.redirectUri, browser, identifier);
+    assert.ok(attempt.ok, `accepted from ${browser.ip}`);
+    return { id: attempt.challengeId, delivery: deliveries.of(attempt.challengeId), holds: (await t.vigie.challenges.get(attempt.challengeId))?.context.holds ?? [] };
+  };
+  // Reported once, the prefix no longer notifies the colleagues: they see its requests when they
+  // open the app, and may report them there too.
+  const notMe = async (identifier: string, ip: string) => {
+    const request = await from(browserAt(ip), identifier);
+    assert.equal((await devices.get(identifier)!.deny(request.id, 'not_me')).status, 200);
+    return request;
+  };
+
+  before(async () => {
+    t = await startTestVigie({ postgres: backend.postgres, env: { VIGIE_TRUST_PROXY: 'true', VIGIE_GLOBAL_BLOCK_HOURS: '48' } });
+    deliveries = watchDeliveries(t.vigie.bus);
+    const rows = await t.vigie.db.kysely.selectFrom('professional').select('national_id').where('national_id', '!=', DEMO_PRO.nationalId).orderBy('national_id').limit(2).execute();
+    colleagues = rows.map((r) => r.national_id);
+    for (const id of [DEMO_PRO.nationalId, ...colleagues]) devices.set(id, await t.activateDevice(id));
+  });
+  after(async () => {
+    deliveries.stop();
+    await t.close();
+  });
+
+  it('blocks the prefix and the browser from notifying this professional for 30 days', async () => {
+    const attacker = browserAt('203.0.113.5');
+    const first = await from(attacker);
+    assert.equal(first.delivery, 'push');
+    assert.equal((await devices.get(DEMO_PRO.nationalId)!.deny(first.id, 'not_me')).status, 200);
+    const audit = (await t.vigie.audit.list({ subject: DEMO_PRO.nationalId })).find((e) => e.event === 'defence.not_me');
+    assert.ok(audit, 'audited');
+    assert.equal(audit.details.prefix, '203.0.113.0/24');
+
+    t.clock.advance(25 * 60 * 60_000); // past the 24 h attack mode and the back-off
+    const samePrefix = await from(browserAt('203.0.113.77'));
+    assert.equal(samePrefix.delivery, 'silent');
+    assert.ok(samePrefix.holds.includes('blocked'));
+    const sameBrowserElsewhere = await from({ jar: attacker.jar, ip: '198.51.100.3' });
+    assert.equal(sameBrowserElsewhere.delivery, 'silent', 'the browser id is blocked too');
+    assert.ok(sameBrowserElsewhere.holds.includes('blocked'));
+    const elsewhere = await from(browserAt('198.18.9.9'));
+    assert.equal(elsewhere.delivery, 'push', 'another source still notifies');
+    await devices.get(DEMO_PRO.nationalId)!.deny(elsewhere.id, 'refused');
+
+    t.clock.advance(28 * DAY);
+    assert.equal((await from(browserAt('203.0.113.78'))).delivery, 'silent', 'still blocked on day 30');
+    t.clock.advance(2 * DAY);
+    assert.equal((await from(browserAt('203.0.113.79'))).delivery, 'push', 'the block and the report end after 30 days');
+  });
+
+  it('reports from three professionals block the prefix for everyone; the operator lists and lifts it', async () => {
+    t.clock.advance(DAY);
+    assert.equal((await notMe(DEMO_PRO.nationalId, '192.0.2.10')).delivery, 'push');
+    const second = await notMe(colleagues[0]!, '192.0.2.11');
+    assert.deepEqual([second.delivery, second.holds], ['silent', ['reported_source']], 'a reported source does not notify colleagues');
+    assert.ok((await attemptLogin(t.rp, t.redirectUri, browserAt('192.0.2.12'), '899999999999')).ok, 'two reports are not enough');
+    await notMe(colleagues[1]!, '192.0.2.12');
+
+    for (const identifier of ['899999999999', DEMO_PRO.nationalId]) {
+      const refused = await attemptLogin(t.rp, t.redirectUri, browserAt('192.0.2.200'), identifier);
+      assert.ok(!refused.ok);
+      assert.equal(refused.status, 429);
+      assert.match(refused.alert, /temporairement bloquées à la suite de signalements/);
+    }
+    const global = (await t.vigie.defence.listBlocks()).find((b) => b.scope === 'global');
+    assert.ok(global);
+    assert.equal(global.prefix, '192.0.2.0/24');
+    assert.equal(global.expiresAt - global.createdAt, 48 * 3_600_000, 'VIGIE_GLOBAL_BLOCK_HOURS');
+
+    const output = await cli(t, ['blocks', 'list']);
+    assert.match(output, new RegExp(`${global.id}\\tglobal\\treports\\t192\\.0\\.2\\.0/24`));
+    assert.match(output, /professional\tnot_me/);
+    assert.match(await cli(t, ['blocks', 'lift', global.id]), /Lifted global block/);
+    assert.ok((await attemptLogin(t.rp, t.redirectUri, browserAt('192.0.2.201'), '899999999999')).ok, 'lifted');
+    assert.ok((await t.vigie.audit.list()).some((e) => e.event === 'defence.block_lifted' && e.details.blockId === global.id));
+  });
+});
+
+/** Runs the operator command in this process against the test server's data folder. */
+async function cli(t: TestVigie, args: string[]): Promise<string> {
+  const saved = { ...process.env };
+  const log = console.log;
+  const lines: string[] = [];
+  Object.assign(process.env, { NODE_ENV: 'test', VIGIE_DATA_DIR: t.vigie.config.dataDir, VIGIE_SECRET: t.vigie.config.secret, LOG_LEVEL: 'silent', VIGIE_DEMO: 'false' });
+  if (t.vigie.config.databaseUrl) process.env.DATABASE_URL = t.vigie.config.databaseUrl;
+  else delete process.env.DATABASE_URL;
+  delete process.env.REDIS_URL;
+  console.log = (...parts: unknown[]) => lines.push(parts.join(' '));
+  try {
+    assert.equal(await run(args), 0);
+  } finally {
+    console.log = log;
+    for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
+    Object.assign(process.env, saved);
+  }
+  return lines.join('\n');
+}

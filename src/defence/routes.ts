@@ -1,0 +1,39 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { parse } from '../http/errors.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { DeviceService } from '../device/service.ts';
+import type { Device } from '../device/store.ts';
+import { deviceProtocolContext } from '../device/routes.ts';
+import type { DefenceService } from './service.ts';
+import { attackSummaryQuery, notificationSettingsBody } from './schemas.ts';
+
+export interface DefenceRoutesDeps {
+  devices: DeviceService;
+  defence: DefenceService;
+  clock: Clock;
+}
+
+/** The device protocol's defence calls (every call signed, like the rest of /device/v1). */
+export async function defenceRoutes(app: FastifyInstance, deps: DefenceRoutesDeps): Promise<void> {
+  const { devices, defence } = deps;
+  deviceProtocolContext(app, deps.clock);
+  const authenticated = async (request: FastifyRequest): Promise<Device> =>
+    (await devices.authenticate({ method: request.method, path: request.url, headers: request.headers, body: request.rawBody ?? '' })) as Device;
+
+  app.get('/device/v1/notification-settings', async (request) => {
+    const device = await authenticated(request);
+    return defence.settings(device.nationalId);
+  });
+
+  app.put('/device/v1/notification-settings', async (request) => {
+    const device = await authenticated(request);
+    const body = parse(notificationSettingsBody, request.body ?? {});
+    return defence.updateSettings(device.nationalId, body, `device:${device.id}`);
+  });
+
+  app.get('/device/v1/attack-summary', async (request) => {
+    const device = await authenticated(request);
+    const { days } = parse(attackSummaryQuery, request.query);
+    return defence.summary(device.nationalId, days);
+  });
+}

@@ -1,0 +1,441 @@
+import type { Clock } from '../lib/clock.ts';
+import { randomId } from '../lib/crypto.ts';
+import type { Metrics, Counter } from '../lib/metrics.ts';
+import type { AuditLog } from '../audit/log.ts';
+import type { Challenge, ChallengeMode, Delivery } from '../challenge/challenge.ts';
+import type { SettledChallenge } from '../challenge/service.ts';
+import { describePlace, noGeo, type GeoLocator } from './geo.ts';
+import { canonicalIp, prefixOf, type Source } from './source.ts';
+import type { DefencePolicy } from './policy.ts';
+import { slidingCount, type Block, type DefenceEvent, type DefenceStore, type NotificationSettings, type ProfessionalState } from './store.ts';
+import { defenceErrors } from './errors.ts';
+import { isIP } from 'node:net';
+import { commonErrors } from '../lib/errors.ts';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+const BREAKER_HOLD_MS = 5 * MINUTE;
+const JOURNAL_KEEP_MS = 90 * DAY;
+/** The prefix may target this many times more identifiers than one address before it is held. */
+const PREFIX_TARGETS_FACTOR = 3;
+
+/** Why a request from an untrusted browser (or any browser, for the user's settings) is created silent. */
+export type HoldReason =
+  | 'notifications_off' | 'quiet_period' | 'blocked' | 'reported_source' | 'many_identifiers' | 'circuit_breaker'
+  | 'under_attack' | 'backoff' | 'new_country' | 'budget' | 'trusted_rate';
+/** Risk signals noticed on a request; on a trusted browser, a new place switches to the typed code. */
+export type RiskSignal = 'new_browser' | 'new_country' | 'new_region' | 'service_policy';
+export type RefuseReason = 'source_blocked' | 'ip_rate' | 'prefix_rate';
+
+export type Decision =
+  | { kind: 'refuse'; reason: RefuseReason; retryAfterSeconds: number }
+  | { kind: 'challenge'; mode: ChallengeMode; delivery: Delivery; trusted: boolean; holds: HoldReason[]; risk: RiskSignal[] };
+
+export interface LoginAttempt {
+  /** The national identifier as typed (normalised), known or not. */
+  nationalId: string;
+  /** In the directory. */
+  known: boolean;
+  /** Has an active device to notify. */
+  hasDevice: boolean;
+  clientId: string;
+  source: Source;
+  /** Holds a valid trusted-browser cookie for this professional. */
+  trusted: boolean;
+}
+
+export interface AttackSummary {
+  since: number;
+  days: number;
+  /** Requests from unknown browsers that were not notified (silent) or refused. */
+  blocked: number;
+  /** Requests from unknown browsers that were notified. */
+  notified: number;
+  /** "Not me" answers and wrong codes. */
+  reports: number;
+  places: Array<{ place: string | null; count: number; lastAt: number }>;
+  lastAt: number | null;
+  message: string;
+}
+
+export interface DefenceServiceDeps {
+  store: DefenceStore;
+  policy: DefencePolicy;
+  clock: Clock;
+  audit: AuditLog;
+  metrics: Metrics;
+  geo?: GeoLocator;
+}
+
+/**
+ * The push-bombing defences: one decision per login request (refuse, or create a challenge
+ * notified or silent, with number matching or a typed code) and the lessons drawn from how each
+ * challenge ended (back-off, "not me" blocks, wrong codes, reports from several professionals).
+ * The policy in short (docs/defences.md has the full table):
+ *  1. a browser that completed a login for this professional (trusted) is never refused or held
+ *     by what attackers cause; it gets number matching unless its place is new;
+ *  2. any other browser gets a typed code; its source is refused past per-address and per-prefix
+ *     rates or when globally blocked; its request is created silent (visible in the app, no push)
+ *     when blocked for this professional, reported, spraying identifiers, during back-off or
+ *     attack mode, from a new country, past the daily budget, or when the global breaker is open;
+ *  3. the professional's own settings (notifications off, quiet period) silence every push.
+ * Refusals depend on the source only, never on the identifier, so the login page does not reveal
+ * who exists; per-professional rules only choose between push and silent, which looks the same.
+ */
+export class DefenceService {
+  readonly #store: DefenceStore;
+  readonly #policy: DefencePolicy;
+  readonly #clock: Clock;
+  readonly #audit: AuditLog;
+  readonly #geo: GeoLocator;
+  readonly #decisions: Counter;
+  readonly #signals: Counter;
+  readonly #blocks: Counter;
+
+  constructor(deps: DefenceServiceDeps) {
+    this.#store = deps.store;
+    this.#policy = deps.policy;
+    this.#clock = deps.clock;
+    this.#audit = deps.audit;
+    this.#geo = deps.geo ?? noGeo;
+    this.#decisions = deps.metrics.counter('vigie_login_decisions_total', 'Login requests by decision (push, silent, none, refused) and main reason.');
+    this.#signals = deps.metrics.counter('vigie_defence_signals_total', 'Outcomes the defences learn from (refused, expired, failed, not_me, wrong_code, approved).');
+    this.#blocks = deps.metrics.counter('vigie_defence_blocks_total', 'Blocks created, by scope and reason.');
+  }
+
+  get policy(): DefencePolicy {
+    return this.#policy;
+  }
+
+  /** The source of a request as the defences see it. */
+  source(ip: string, browserId: string): Source {
+    const canonical = canonicalIp(ip);
+    return { ip: canonical, prefix: prefixOf(canonical), browserId, geo: this.#geo.locate(canonical) };
+  }
+
+  async decide(attempt: LoginAttempt): Promise<Decision> {
+    const p = this.#policy;
+    const { source, trusted } = attempt;
+    const known = attempt.known;
+    const serviceTyped = p.typedClients.has(attempt.clientId);
+    if (!p.enabled) {
+      const mode = p.codeMode === 'typed' || serviceTyped ? 'typed' : 'pick';
+      return { kind: 'challenge', mode, delivery: attempt.hasDevice && known ? 'push' : 'none', trusted, holds: [], risk: [] };
+    }
+    const now = this.#clock.now();
+    const blocks = await this.#store.matchingBlocks({ nationalId: known ? attempt.nationalId : null, prefix: source.prefix, browserId: source.browserId }, now);
+
+    // 1. The source (untrusted browsers only): refused past its rates or when globally blocked.
+    let targets = { ip: 0, prefix: 0 };
+    if (!trusted) {
+      const global = blocks.find((b) => b.scope === 'global');
+      if (global) return this.#refuse('source_blocked', global.expiresAt - now, attempt, now);
+      const ipHits = slidingCount(await this.#store.hit(`ip:${source.ip}`, MINUTE, now), MINUTE, now);
+      if (ipHits > p.perIpPerMinute) return this.#refuse('ip_rate', MINUTE, attempt, now);
+      const prefixHits = slidingCount(await this.#store.hit(`prefix:${source.prefix}`, MINUTE, now), MINUTE, now);
+      if (prefixHits > p.perPrefixPerMinute) return this.#refuse('prefix_rate', MINUTE, attempt, now);
+      targets = {
+        ip: await this.#store.addDistinct(`targets:ip:${source.ip}`, attempt.nationalId, HOUR, now),
+        prefix: await this.#store.addDistinct(`targets:prefix:${source.prefix}`, attempt.nationalId, HOUR, now),
+      };
+    }
+
+    // 2. Number matching or typed code.
+    const risk: RiskSignal[] = [];
+    if (!trusted) risk.push('new_browser');
+    if (serviceTyped) risk.push('service_policy');
+    if (known && source.geo) {
+      const places = await this.#store.knownPlaces(attempt.nationalId);
+      if (places.length > 0) {
+        if (!places.includes(countryKey(source.geo.country))) risk.push('new_country');
+        else if (source.geo.region && !places.includes(regionKey(source.geo.country, source.geo.region))) risk.push('new_region');
+      }
+    }
+    const mode: ChallengeMode = p.codeMode === 'typed' || serviceTyped || (p.codeMode === 'adaptive' && (!trusted || risk.includes('new_country') || risk.includes('new_region'))) ? 'typed' : 'pick';
+
+    // 3. Push or silent.
+    if (!known || !attempt.hasDevice) return this.#challenge({ mode, delivery: 'none', trusted, holds: [], risk });
+    const holds: HoldReason[] = [];
+    const settings = await this.#store.getSettings(attempt.nationalId);
+    if (!settings.pushEnabled) holds.push('notifications_off');
+    if (settings.quietUntil !== null && settings.quietUntil > now) holds.push('quiet_period');
+    if (trusted) {
+      // Only what this very browser caused holds it: a "not me" against its browser id (a stolen cookie), or its own rate.
+      if (blocks.some((b) => b.scope === 'professional' && b.browserId === source.browserId)) holds.push('blocked');
+      const own = slidingCount(await this.#store.hit(`trusted:${attempt.nationalId}:${source.browserId}`, HOUR, now), HOUR, now);
+      if (own > p.trustedPushesPerHour) holds.push('trusted_rate');
+      return this.#challenge({ mode, delivery: holds.length ? 'silent' : 'push', trusted, holds, risk });
+    }
+    if (blocks.some((b) => b.scope === 'professional')) holds.push('blocked');
+    if ((await this.#store.countSignals({ prefix: source.prefix, browserId: source.browserId, since: now - p.notMeBlockDays * DAY })) > 0) holds.push('reported_source');
+    if (targets.ip > p.identifiersPerSourcePerHour || targets.prefix > PREFIX_TARGETS_FACTOR * p.identifiersPerSourcePerHour) holds.push('many_identifiers');
+    if ((await this.#store.flag('breaker', now)) !== undefined) holds.push('circuit_breaker');
+    if (risk.includes('new_country')) holds.push('new_country');
+    const state = await this.#store.getState(attempt.nationalId);
+    if (state.underAttackUntil > now) holds.push('under_attack');
+    if (state.backoffUntil > now) holds.push('backoff');
+    if (holds.length === 0 && !(await this.#takeBudget(attempt.nationalId, now))) holds.push('budget');
+    if (holds.length === 0) await this.#countTowardsBreaker(now);
+    return this.#challenge({ mode, delivery: holds.length ? 'silent' : 'push', trusted, holds, risk });
+  }
+
+  /** Journals a created challenge (the attack summary is made of this journal). */
+  async recorded(challenge: Challenge, decision: Extract<Decision, { kind: 'challenge' }>, source: Source): Promise<void> {
+    if (!this.#policy.enabled || !challenge.nationalId || challenge.delivery === 'none') return;
+    if (decision.trusted && challenge.delivery === 'push') return;
+    await this.#store.addEvent(this.#event(challenge.nationalId, challenge.delivery === 'push' ? 'push' : 'silent', decision.holds, decision.trusted, source, challenge.id));
+  }
+
+  /**
+   * What a settled challenge teaches: an approval clears the back-off and makes its place known;
+   * a pushed request refused, expired or failed doubles the back-off; "not me" and a wrong code
+   * block the source for this professional, put them in attack mode and count as reports.
+   */
+  async learn(event: SettledChallenge): Promise<void> {
+    const { challenge, to, reason } = event;
+    if (!this.#policy.enabled || !challenge.nationalId) return;
+    const p = this.#policy;
+    const now = this.#clock.now();
+    const nationalId = challenge.nationalId;
+    const ctx = challenge.context;
+    const trusted = ctx.trusted === true;
+    const pushed = challenge.delivery === 'push';
+    this.#signals.inc({ outcome: reason === 'not_me' || reason === 'wrong_code' ? reason : to });
+    if (to === 'cancelled') return;
+    if (to === 'approved') {
+      await this.#updateState(nationalId, now, (s) => ({ ...s, strikes: 0, backoffUntil: 0 }));
+      if (ctx.geo) {
+        await this.#store.rememberPlace(nationalId, countryKey(ctx.geo.country), now);
+        if (ctx.geo.region) await this.#store.rememberPlace(nationalId, regionKey(ctx.geo.country, ctx.geo.region), now);
+      }
+      return;
+    }
+    // A wrong pick from the user's own trusted browser is most likely a slip, not an attack.
+    const fraud: 'not_me' | 'wrong_code' | null = reason === 'not_me' ? 'not_me' : reason === 'wrong_code' && !trusted ? 'wrong_code' : null;
+    // A silent request that ends unanswered teaches nothing: the professional never saw it.
+    if (!pushed && !fraud) return;
+    const state = await this.#updateState(nationalId, now, (s) => {
+      const next = { ...s };
+      if (pushed) {
+        next.strikes = s.strikes + 1;
+        next.backoffUntil = now + Math.min(p.backoffBaseSeconds * 2 ** (next.strikes - 1), p.backoffMaxSeconds) * 1000;
+      }
+      if (fraud) next.underAttackUntil = Math.max(s.underAttackUntil, now + p.underAttackHours * HOUR);
+      return next;
+    });
+    if (pushed) {
+      await this.#audit.append({ actor: 'system', event: 'defence.backoff', subject: nationalId, details: { challengeId: challenge.id, outcome: reason ?? to, strikes: state.strikes, until: state.backoffUntil } });
+    }
+    if (!fraud || !ctx.prefix) return;
+    const source: Source = { ip: ctx.ip, prefix: ctx.prefix, browserId: ctx.browserId ?? '', geo: ctx.geo ?? null };
+    const place = describePlace(source.geo);
+    await this.#store.addSignal({ id: randomId(), at: now, kind: fraud, nationalId, ip: source.ip, prefix: source.prefix, browserId: ctx.browserId ?? null });
+    await this.#store.addEvent(this.#event(nationalId, fraud, [], trusted, source, challenge.id));
+    const block: Block = {
+      id: randomId(12),
+      scope: 'professional',
+      nationalId,
+      // A trusted browser reported as "not me" is blocked by its id alone: its network may be the user's own.
+      prefix: trusted ? null : source.prefix,
+      browserId: ctx.browserId ?? null,
+      reason: fraud,
+      place,
+      createdAt: now,
+      expiresAt: now + (fraud === 'not_me' ? p.notMeBlockDays * DAY : p.wrongCodeBlockHours * HOUR),
+      liftedAt: null,
+      liftedBy: null,
+    };
+    await this.#store.addBlock(block);
+    this.#blocks.inc({ scope: 'professional', reason: fraud });
+    await this.#audit.append({
+      actor: event.deviceId ? `device:${event.deviceId}` : 'system',
+      event: fraud === 'not_me' ? 'defence.not_me' : 'defence.wrong_code',
+      subject: nationalId,
+      details: { challengeId: challenge.id, blockId: block.id, ip: source.ip, prefix: block.prefix, browserId: block.browserId, place, until: block.expiresAt, attackModeUntil: state.underAttackUntil },
+    });
+    if (fraud === 'not_me' && !trusted) await this.#maybeBlockGlobally(source, place, now);
+  }
+
+  async #maybeBlockGlobally(source: Source, place: string | null, now: number): Promise<void> {
+    const p = this.#policy;
+    const reporters = await this.#store.distinctReporters(source.prefix, now - p.notMeBlockDays * DAY);
+    if (reporters < p.globalBlockReports) return;
+    const active = await this.#store.matchingBlocks({ nationalId: null, prefix: source.prefix, browserId: null }, now);
+    if (active.some((b) => b.scope === 'global')) return;
+    const block: Block = {
+      id: randomId(12), scope: 'global', nationalId: null, prefix: source.prefix, browserId: null, reason: 'reports', place,
+      createdAt: now, expiresAt: now + p.globalBlockHours * HOUR, liftedAt: null, liftedBy: null,
+    };
+    await this.#store.addBlock(block);
+    this.#blocks.inc({ scope: 'global', reason: 'reports' });
+    await this.#audit.append({ actor: 'system', event: 'defence.global_block', subject: null, details: { blockId: block.id, prefix: block.prefix, place, reporters, until: block.expiresAt } });
+  }
+
+  // ------------------------------------------------------------------ settings (device protocol)
+
+  async settings(nationalId: string): Promise<NotificationSettings> {
+    return this.#store.getSettings(nationalId);
+  }
+
+  async updateSettings(nationalId: string, change: { pushEnabled?: boolean; quietUntil?: number | null }, actor: string): Promise<NotificationSettings> {
+    const now = this.#clock.now();
+    if (change.quietUntil !== undefined && change.quietUntil !== null && (change.quietUntil <= now || change.quietUntil > now + 366 * DAY)) throw defenceErrors.QUIET_PERIOD_INVALID();
+    const current = await this.#store.getSettings(nationalId);
+    const next = { pushEnabled: change.pushEnabled ?? current.pushEnabled, quietUntil: change.quietUntil === undefined ? current.quietUntil : change.quietUntil };
+    await this.#store.putSettings(nationalId, next, now);
+    await this.#audit.append({ actor, event: 'defence.settings_changed', subject: nationalId, details: next });
+    return { ...next, updatedAt: now };
+  }
+
+  // ------------------------------------------------------------------ attack summary (device protocol)
+
+  async summary(nationalId: string, days: number): Promise<AttackSummary> {
+    const now = this.#clock.now();
+    const since = now - days * DAY;
+    const events = await this.#store.events(nationalId, since, 10_000);
+    const foreign = events.filter((e) => !e.trusted);
+    const blocked = foreign.filter((e) => e.kind === 'silent' || e.kind === 'refused');
+    const byPlace = new Map<string | null, { place: string | null; count: number; lastAt: number }>();
+    for (const e of blocked) {
+      const entry = byPlace.get(e.place) ?? { place: e.place, count: 0, lastAt: 0 };
+      entry.count += 1;
+      entry.lastAt = Math.max(entry.lastAt, e.at);
+      byPlace.set(e.place, entry);
+    }
+    const places = [...byPlace.values()].sort((a, b) => b.count - a.count || b.lastAt - a.lastAt);
+    const lastAt = blocked.length ? Math.max(...blocked.map((e) => e.at)) : null;
+    return {
+      since,
+      days,
+      blocked: blocked.length,
+      notified: foreign.filter((e) => e.kind === 'push').length,
+      reports: events.filter((e) => e.kind === 'not_me' || e.kind === 'wrong_code').length,
+      places,
+      lastAt,
+      message: summaryMessage(blocked.length, places, lastAt, now, days),
+    };
+  }
+
+  // ------------------------------------------------------------------ operator
+
+  async listBlocks(options: { includeInactive?: boolean } = {}): Promise<Block[]> {
+    return this.#store.listBlocks({ now: this.#clock.now(), ...options });
+  }
+
+  async liftBlock(id: string, actor: string): Promise<Block> {
+    const block = await this.#store.liftBlock(id, this.#clock.now(), actor);
+    if (!block) throw defenceErrors.BLOCK_NOT_FOUND();
+    await this.#audit.append({ actor, event: 'defence.block_lifted', subject: block.nationalId, details: { blockId: block.id, scope: block.scope, prefix: block.prefix, browserId: block.browserId } });
+    return block;
+  }
+
+  /** Blocks a prefix globally by hand (operator). */
+  async blockPrefix(ip: string, hours: number, actor: string): Promise<Block> {
+    if (!isIP(canonicalIp(ip))) throw commonErrors.VALIDATION_FAILED({ message: `Not an IP address: ${ip}` });
+    const now = this.#clock.now();
+    const source = this.source(ip, '');
+    const block: Block = {
+      id: randomId(12), scope: 'global', nationalId: null, prefix: source.prefix, browserId: null, reason: 'operator', place: describePlace(source.geo),
+      createdAt: now, expiresAt: now + hours * HOUR, liftedAt: null, liftedBy: null,
+    };
+    await this.#store.addBlock(block);
+    this.#blocks.inc({ scope: 'global', reason: 'operator' });
+    await this.#audit.append({ actor, event: 'defence.global_block', subject: null, details: { blockId: block.id, prefix: block.prefix, until: block.expiresAt, reason: 'operator' } });
+    return block;
+  }
+
+  async purge(): Promise<number> {
+    return this.#store.purge(this.#clock.now(), JOURNAL_KEEP_MS);
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  #challenge(d: Omit<Extract<Decision, { kind: 'challenge' }>, 'kind'>): Decision {
+    this.#decisions.inc({ decision: d.delivery, reason: d.holds[0] ?? (d.trusted ? 'trusted' : 'none') });
+    return { kind: 'challenge', ...d };
+  }
+
+  async #refuse(reason: RefuseReason, retryMs: number, attempt: LoginAttempt, now: number): Promise<Decision> {
+    const retryAfterSeconds = Math.max(1, Math.ceil(retryMs / 1000));
+    this.#decisions.inc({ decision: 'refused', reason });
+    if (attempt.known) await this.#store.addEvent(this.#event(attempt.nationalId, 'refused', [reason], false, attempt.source, null));
+    // A flood would otherwise write one audit entry per request: one per source, reason and minute is enough.
+    if ((await this.#store.hit(`refusal:${reason}:${attempt.source.prefix}`, MINUTE, now)).current === 1) {
+      await this.#audit.append({
+        actor: `browser:${attempt.source.ip}`,
+        event: 'login.refused',
+        subject: attempt.known ? attempt.nationalId : null,
+        details: { reason, clientId: attempt.clientId, prefix: attempt.source.prefix, place: describePlace(attempt.source.geo), retryAfterSeconds },
+      });
+    }
+    return { kind: 'refuse', reason, retryAfterSeconds };
+  }
+
+  #event(nationalId: string, kind: DefenceEvent['kind'], reasons: string[], trusted: boolean, source: Source, challengeId: string | null): DefenceEvent {
+    return {
+      id: randomId(), at: this.#clock.now(), nationalId, kind, reasons, trusted,
+      ip: source.ip, prefix: source.prefix, browserId: source.browserId || null, place: describePlace(source.geo), challengeId,
+    };
+  }
+
+  /** Takes one push from the professional's daily budget for untrusted browsers; false when spent. */
+  async #takeBudget(nationalId: string, now: number): Promise<boolean> {
+    for (let attempt = 0; attempt < 8; attempt += 1) {
+      const state = await this.#store.getState(nationalId);
+      const recent = state.pushTimes.filter((t) => t > now - DAY);
+      if (recent.length >= this.#policy.untrustedPushesPerDay) return false;
+      if (await this.#store.casState({ ...state, pushTimes: [...recent, now] }, now)) return true;
+    }
+    return false;
+  }
+
+  async #updateState(nationalId: string, now: number, change: (s: ProfessionalState) => ProfessionalState): Promise<ProfessionalState> {
+    for (let attempt = 0; attempt < 8; attempt += 1) {
+      const state = await this.#store.getState(nationalId);
+      const next = change(state);
+      if (JSON.stringify(next) === JSON.stringify(state)) return state;
+      if (await this.#store.casState(next, now)) return next;
+    }
+    throw new Error(`defence state of ${nationalId}: too much contention`);
+  }
+
+  /** Opens the global breaker for a while when untrusted pushes exceed the configured rate. */
+  async #countTowardsBreaker(now: number): Promise<void> {
+    const pushes = slidingCount(await this.#store.hit('breaker:pushes', MINUTE, now), MINUTE, now);
+    if (pushes > this.#policy.breakerPushesPerMinute && (await this.#store.flag('breaker', now)) === undefined) {
+      await this.#store.setFlag('breaker', now + BREAKER_HOLD_MS);
+      this.#blocks.inc({ scope: 'breaker', reason: 'rate' });
+      await this.#audit.append({ actor: 'system', event: 'defence.breaker_open', subject: null, details: { pushesPerMinute: Math.round(pushes), until: now + BREAKER_HOLD_MS } });
+    }
+  }
+}
+
+function countryKey(country: string): string {
+  return `c:${country}`;
+}
+
+function regionKey(country: string, region: string): string {
+  return `r:${country}-${region}`;
+}
+
+const TIME = new Intl.DateTimeFormat('fr-FR', { timeZone: 'Europe/Paris', hour: '2-digit', minute: '2-digit' });
+const DATE = new Intl.DateTimeFormat('fr-FR', { timeZone: 'Europe/Paris', day: '2-digit', month: '2-digit' });
+
+function when(at: number, now: number): string {
+  return DATE.format(at) === DATE.format(now) ? `à ${TIME.format(at)}` : `le ${DATE.format(at)} à ${TIME.format(at)}`;
+}
+
+function from(place: string | null): string {
+  return place ? `depuis ${place.split(', ')[0]}` : "d'une origine inconnue";
+}
+
+/** "7 demandes bloquées depuis Lyon, la dernière à 14:02". */
+export function summaryMessage(count: number, places: Array<{ place: string | null; count: number }>, lastAt: number | null, now: number, days: number): string {
+  if (count === 0 || lastAt === null) return days === 1 ? 'Aucune demande suspecte aujourd’hui.' : `Aucune demande suspecte ces ${days} derniers jours.`;
+  const noun = count === 1 ? 'demande bloquée' : 'demandes bloquées';
+  const origin = places.length === 1
+    ? from(places[0]!.place)
+    : `(${places.slice(0, 3).map((p) => `${p.count} ${from(p.place)}`).join(', ')}${places.length > 3 ? ', …' : ''})`;
+  return count === 1 ? `${count} ${noun} ${origin}, ${when(lastAt, now)}` : `${count} ${noun} ${origin}, la dernière ${when(lastAt, now)}`;
+}

@@ -1,0 +1,144 @@
+// The DefenceStore contract, run against every implementation: memory, SQLite, PostgreSQL (when
+// DATABASE_URL is set). A Redis store (issue 6) joins by adding itself to `implementations`.
+// Threat covered: a store whose counters, compare-and-set or blocks were not atomic or not
+// time-bounded would let a bombing run past its limits on a busy or multi-node deployment.
+import { describe, it, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { forEachBackend, forRedisBackend } from '../../test/support/backends.ts';
+import { RedisDefenceStore } from '../store/redis/defence-store.ts';
+import { MemoryDefenceStore } from './memory-store.ts';
+import { SqlDefenceStore, emptyState, slidingCount, type Block, type DefenceStore } from './store.ts';
+
+const T0 = Date.UTC(2026, 0, 15, 9, 0, 0);
+const MINUTE = 60_000;
+
+function block(overrides: Partial<Block>): Block {
+  return {
+    id: `b${Math.random().toString(36).slice(2, 10)}`, scope: 'professional', nationalId: '810000000017', prefix: '203.0.113.0/24', browserId: 'browser-a',
+    reason: 'not_me', place: 'Lyon, France', createdAt: T0, expiresAt: T0 + 86_400_000, liftedAt: null, liftedBy: null, ...overrides,
+  };
+}
+
+/** `nativeTtl`: the store forgets expired windows by itself (Redis) rather than on `purge`. */
+function contract(name: string, open: () => DefenceStore, options: { nativeTtl?: boolean } = {}) {
+  describe(`DefenceStore contract [${name}]`, () => {
+    let store: DefenceStore;
+    before(() => {
+      store = open();
+    });
+
+    it('counts hits per fixed window, sees the previous window, and estimates a sliding count', async () => {
+      assert.deepEqual(await store.peek('ip:a', MINUTE, T0), { current: 0, previous: 0, windowStart: T0 });
+      for (let i = 1; i <= 3; i += 1) assert.equal((await store.hit('ip:a', MINUTE, T0 + i)).current, i);
+      const next = await store.hit('ip:a', MINUTE, T0 + MINUTE + 15_000);
+      assert.deepEqual(next, { current: 1, previous: 3, windowStart: T0 + MINUTE });
+      assert.equal(slidingCount(next, MINUTE, T0 + MINUTE + 15_000), 1 + 3 * 0.75);
+      assert.deepEqual(await store.peek('ip:a', MINUTE, T0 + 3 * MINUTE), { current: 0, previous: 0, windowStart: T0 + 3 * MINUTE });
+      assert.equal((await store.hit('ip:b', MINUTE, T0)).current, 1, 'keys are independent');
+    });
+
+    it('counts concurrent hits exactly', async () => {
+      const results = await Promise.all(Array.from({ length: 20 }, () => store.hit('race', MINUTE, T0)));
+      assert.deepEqual(results.map((r) => r.current).sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i + 1));
+    });
+
+    it('counts distinct members over the current and previous windows', async () => {
+      assert.equal(await store.addDistinct('targets', 'p1', 3_600_000, T0), 1);
+      assert.equal(await store.addDistinct('targets', 'p1', 3_600_000, T0 + 1), 1);
+      assert.equal(await store.addDistinct('targets', 'p2', 3_600_000, T0 + 2), 2);
+      assert.equal(await store.addDistinct('targets', 'p3', 3_600_000, T0 + 3_600_000), 3, 'the previous hour still counts');
+      assert.equal(await store.addDistinct('targets', 'p4', 3_600_000, T0 + 3 * 3_600_000), 1, 'older hours do not');
+    });
+
+    it('keeps flags until their end', async () => {
+      assert.equal(await store.flag('breaker', T0), undefined);
+      await store.setFlag('breaker', T0 + 5 * MINUTE);
+      assert.equal(await store.flag('breaker', T0 + MINUTE), T0 + 5 * MINUTE);
+      assert.equal(await store.flag('breaker', T0 + 5 * MINUTE), undefined);
+    });
+
+    it('writes professional state by compare-and-set: exactly one of two racers wins', async () => {
+      const initial = await store.getState('810000000017');
+      assert.deepEqual(initial, emptyState('810000000017'));
+      assert.equal(await store.casState({ ...initial, strikes: 1, pushTimes: [T0] }, T0), true);
+      assert.equal(await store.casState({ ...initial, strikes: 9 }, T0), false, 'a stale version loses');
+      const current = await store.getState('810000000017');
+      assert.deepEqual({ strikes: current.strikes, pushTimes: current.pushTimes, version: current.version }, { strikes: 1, pushTimes: [T0], version: 1 });
+      const racers = await Promise.all([store.casState({ ...current, strikes: 2 }, T0), store.casState({ ...current, strikes: 3 }, T0)]);
+      assert.deepEqual(racers.sort(), [false, true]);
+      const fresh = await Promise.all([store.casState({ ...emptyState('810000000025'), strikes: 1 }, T0), store.casState({ ...emptyState('810000000025'), strikes: 2 }, T0)]);
+      assert.deepEqual(fresh.sort(), [false, true], 'the first write races too');
+    });
+
+    it('matches blocks by scope, prefix, browser and time; lifts once', async () => {
+      const byPrefix = block({ browserId: null });
+      const byBrowser = block({ prefix: null, browserId: 'browser-z' });
+      const global = block({ scope: 'global', nationalId: null, prefix: '198.51.100.0/24', browserId: null, reason: 'reports' });
+      const ended = block({ prefix: '192.0.2.0/24', expiresAt: T0 + 1 });
+      for (const b of [byPrefix, byBrowser, global, ended]) await store.addBlock(b);
+      const ids = async (q: { nationalId: string | null; prefix: string; browserId: string | null }, at = T0 + 10) => (await store.matchingBlocks(q, at)).map((b) => b.id).sort();
+      assert.deepEqual(await ids({ nationalId: '810000000017', prefix: '203.0.113.0/24', browserId: 'other' }), [byPrefix.id]);
+      assert.deepEqual(await ids({ nationalId: '810000000017', prefix: '192.0.2.0/24', browserId: 'browser-z' }), [byBrowser.id], 'the ended one no longer counts');
+      assert.deepEqual(await ids({ nationalId: '810000000025', prefix: '203.0.113.0/24', browserId: 'browser-z' }), [], 'professional blocks concern their professional only');
+      assert.deepEqual(await ids({ nationalId: null, prefix: '198.51.100.0/24', browserId: null }), [global.id], 'global blocks concern everyone');
+      assert.equal((await store.listBlocks({ now: T0 + 10 })).length, 3);
+      assert.equal((await store.listBlocks({ now: T0 + 10, includeInactive: true })).length, 4);
+      const lifted = await store.liftBlock(global.id, T0 + 20, 'operator');
+      assert.equal(lifted?.liftedBy, 'operator');
+      assert.equal(await store.liftBlock(global.id, T0 + 30, 'operator'), undefined, 'once');
+      assert.equal(await store.liftBlock(ended.id, T0 + 30, 'operator'), undefined, 'an ended block is not lifted');
+      assert.deepEqual(await ids({ nationalId: null, prefix: '198.51.100.0/24', browserId: null }, T0 + 40), []);
+    });
+
+    it('counts signals against a source and distinct reporters of a prefix', async () => {
+      const signal = (nationalId: string, kind: 'not_me' | 'wrong_code', at: number, browserId: string | null = null) =>
+        store.addSignal({ id: `s${Math.random()}`, at, kind, nationalId, ip: '203.0.113.9', prefix: '203.0.113.0/24', browserId });
+      await signal('810000000017', 'not_me', T0);
+      await signal('810000000017', 'not_me', T0 + 1);
+      await signal('810000000025', 'wrong_code', T0 + 2, 'browser-q');
+      await signal('810000000033', 'not_me', T0 - 40 * 86_400_000);
+      assert.equal(await store.distinctReporters('203.0.113.0/24', T0 - 86_400_000), 1, 'wrong codes and old reports are not reports here');
+      assert.equal(await store.countSignals({ prefix: '203.0.113.0/24', browserId: null, since: T0 - 86_400_000 }), 3);
+      assert.equal(await store.countSignals({ prefix: '192.0.2.0/24', browserId: 'browser-q', since: T0 - 86_400_000 }), 1, 'by browser id too');
+      assert.equal(await store.countSignals({ prefix: '192.0.2.0/24', browserId: null, since: T0 - 86_400_000 }), 0);
+    });
+
+    it('remembers places and notification settings', async () => {
+      assert.deepEqual(await store.knownPlaces('810000000017'), []);
+      await store.rememberPlace('810000000017', 'c:FR', T0);
+      await store.rememberPlace('810000000017', 'c:FR', T0 + 1);
+      await store.rememberPlace('810000000017', 'r:FR-ARA', T0);
+      assert.deepEqual((await store.knownPlaces('810000000017')).sort(), ['c:FR', 'r:FR-ARA']);
+      assert.deepEqual(await store.getSettings('810000000017'), { pushEnabled: true, quietUntil: null, updatedAt: null });
+      await store.putSettings('810000000017', { pushEnabled: false, quietUntil: T0 + 5 }, T0);
+      assert.deepEqual(await store.getSettings('810000000017'), { pushEnabled: false, quietUntil: T0 + 5, updatedAt: T0 });
+      await store.putSettings('810000000017', { pushEnabled: true, quietUntil: null }, T0 + 1);
+      assert.deepEqual(await store.getSettings('810000000017'), { pushEnabled: true, quietUntil: null, updatedAt: T0 + 1 });
+    });
+
+    it('journals events newest first and purges what is old', async () => {
+      const event = (at: number, kind: 'silent' | 'refused') => ({
+        id: `e${Math.random()}`, at, nationalId: '810000000041', kind, reasons: ['budget'], trusted: false, ip: '203.0.113.9', prefix: '203.0.113.0/24', browserId: null, place: 'Lyon, France', challengeId: null,
+      });
+      await store.addEvent(event(T0, 'silent'));
+      await store.addEvent(event(T0 + 2, 'refused'));
+      await store.addEvent(event(T0 - 100 * 86_400_000, 'silent'));
+      const recent = await store.events('810000000041', T0 - 1, 10);
+      assert.deepEqual(recent.map((e) => e.kind), ['refused', 'silent']);
+      assert.deepEqual(recent[0]?.reasons, ['budget']);
+      assert.equal(recent[0]?.trusted, false);
+      assert.ok((await store.purge(T0 + 10 * MINUTE, 90 * 86_400_000)) > 0);
+      assert.equal((await store.events('810000000041', 0, 10)).length, 2, 'the 100-day-old line is gone');
+      if (!options.nativeTtl) assert.deepEqual(await store.peek('ip:a', MINUTE, T0 + MINUTE), { current: 0, previous: 0, windowStart: T0 + MINUTE }, 'expired windows are gone');
+    });
+  });
+}
+
+contract('memory', () => new MemoryDefenceStore());
+forEachBackend('DefenceStore contract (SQL)', ({ db }) => {
+  contract('sql', () => new SqlDefenceStore(db()));
+});
+// Counters and flags in Redis, the rest in SQL (src/store/redis/defence-store.ts): when REDIS_URL is set.
+forRedisBackend('DefenceStore contract (Redis)', ({ db, redis }) => {
+  contract('redis', () => new RedisDefenceStore(db(), redis()), { nativeTtl: true });
+});

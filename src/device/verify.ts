@@ -1,0 +1,30 @@
+import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { canonicalFromBodyHash, type SignedParts } from './signature.ts';
+
+// The server verifies every device call: node:crypto's synchronous path avoids WebCrypto's
+// thread-pool round trips, and imported keys are kept since a device signs many requests.
+const keys = new Map<string, KeyObject>();
+
+function keyFor(jwk: JsonWebKey): KeyObject {
+  const id = `${jwk.x}.${jwk.y}`;
+  let key = keys.get(id);
+  if (!key) {
+    key = createPublicKey({ key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y } as never, format: 'jwk' });
+    if (keys.size >= 10_000) keys.clear();
+    keys.set(id, key);
+  }
+  return key;
+}
+
+/** Same verdict as signature.ts `verifySignature`, computed synchronously on the server. */
+export function verifyDeviceSignature(publicJwk: JsonWebKey, parts: SignedParts, signature: string): boolean {
+  try {
+    const key = keyFor(publicJwk);
+    if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') return false;
+    const bodyHash = createHash('sha256').update(parts.body).digest('base64url');
+    const data = Buffer.from(canonicalFromBodyHash(parts, bodyHash));
+    return verify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, Buffer.from(signature, 'base64url'));
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The French texts of every email and SMS. Nothing secret but the code itself; no name, no
+ * identifier, nothing an intercepted SMS or a shared mailbox would reveal beyond the code.
+ */
+const SIGNATURE = '\n--\nVigie — Connexion des professionnels de santé\nCe message est automatique, merci de ne pas y répondre.';
+
+const dateFormat = new Intl.DateTimeFormat('fr-FR', { dateStyle: 'long', timeStyle: 'short', timeZone: 'Europe/Paris' });
+
+export function formatDate(ms: number): string {
+  return dateFormat.format(new Date(ms));
+}
+
+export function activationCodeEmail(input: { code: string; ttlMinutes: number }) {
+  return {
+    subject: 'Votre code d’activation e-CPS',
+    text: [
+      'Bonjour,',
+      '',
+      'Voici le code à saisir dans l’application e-CPS pour l’activer :',
+      '',
+      `    ${input.code}`,
+      '',
+      `Ce code est valable ${input.ttlMinutes} minutes et ne sert qu’une fois. Un second code vous a été envoyé par SMS : les deux sont nécessaires.`,
+      '',
+      'Vous n’avez pas demandé l’activation d’une e-CPS ? Ignorez ce message : sans ces deux codes, personne ne peut l’activer.',
+      'Ne communiquez jamais ce code, même à une personne qui se présente comme le support.',
+      SIGNATURE,
+    ].join('\n'),
+  };
+}
+
+export function activationCodeSms(input: { code: string; ttlMinutes: number }): string {
+  // GSM 7-bit characters only (à and é are, ê is not): one SMS segment, no UCS-2 surcharge.
+  return `Vigie e-CPS : votre code d'activation est ${input.code} (valable ${input.ttlMinutes} min). Ne le communiquez à personne, y compris au support.`;
+}
+
+export function deviceActivatedEmail(input: { deviceName: string; at: number; revokeUrl: string; revokeDays: number }) {
+  return {
+    subject: 'Une nouvelle e-CPS a été activée',
+    text: [
+      'Bonjour,',
+      '',
+      `Une e-CPS vient d’être activée sur votre compte le ${formatDate(input.at)}, sur l’appareil « ${input.deviceName} ».`,
+      '',
+      'C’est vous ? Vous n’avez rien à faire.',
+      '',
+      'Ce n’était pas moi : révoquez immédiatement cette e-CPS en ouvrant ce lien, puis vérifiez vos coordonnées (e-mail et mobile) :',
+      input.revokeUrl,
+      '',
+      `Ce lien reste valable ${input.revokeDays} jours.`,
+      SIGNATURE,
+    ].join('\n'),
+  };
+}

@@ -1,0 +1,24 @@
+import type { FastifyInstance } from 'fastify';
+import { html, page } from '../http/html.ts';
+import type { OutboxStore } from './outbox.ts';
+import { formatDate } from './messages.ts';
+
+/**
+ * /dev/outbox: the emails and SMS the database outbox holds, newest first. Registered only when
+ * NODE_ENV=development (see server.ts): the messages hold activation codes.
+ */
+export async function outboxDevRoutes(app: FastifyInstance, deps: { outbox: OutboxStore }): Promise<void> {
+  app.get('/dev/outbox', async (_request, reply) => {
+    const messages = await deps.outbox.list({ limit: 50 });
+    const rows = messages.map((m) => html`<article class="service">
+        <p class="hint">${m.channel === 'email' ? 'E-mail' : 'SMS'} · ${formatDate(m.createdAt)} · à ${m.recipient}</p>
+        ${m.subject ? html`<p><strong>${m.subject}</strong></p>` : ''}
+        <pre style="white-space:pre-wrap">${m.body}</pre>
+      </article>`);
+    return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(
+      page('Boîte d’envoi (développement)', html`<h1>Boîte d’envoi</h1>
+        <p class="hint">Mode développement : les e-mails et SMS sont gardés ici faute de SMTP_URL / VIGIE_SMS_URL. Aussi : <code>npx vigie outbox</code>.</p>
+        ${messages.length ? rows : html`<p>Aucun message.</p>`}`),
+    );
+  });
+}

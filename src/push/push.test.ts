@@ -1,0 +1,47 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createECDH, randomBytes } from 'node:crypto';
+import webpush from 'web-push';
+import { deriveVapidKeys } from './vapid.ts';
+import { isAcceptablePushEndpoint } from './endpoint.ts';
+import { checkVapid } from '../../test/support/push-receiver.ts';
+
+describe('VAPID keys derived from the root secret', () => {
+  it('are a valid P-256 pair, the same for the same seed on every node, different for another seed', () => {
+    const seed = randomBytes(32);
+    const a = deriveVapidKeys(seed);
+    assert.deepEqual(deriveVapidKeys(Buffer.from(seed)), a);
+    assert.notDeepEqual(deriveVapidKeys(randomBytes(32)), a);
+    assert.equal(Buffer.from(a.publicKey, 'base64url').length, 65);
+    const ecdh = createECDH('prime256v1');
+    ecdh.setPrivateKey(Buffer.from(a.privateKey, 'base64url'));
+    assert.equal(ecdh.getPublicKey().toString('base64url'), a.publicKey);
+  });
+
+  it('sign VAPID JWTs a push service accepts (RFC 8292)', () => {
+    const keys = deriveVapidKeys(randomBytes(32));
+    const headers = webpush.getVapidHeaders('https://push.example', 'mailto:admin@example.org', keys.publicKey, keys.privateKey, 'aes128gcm');
+    const checked = checkVapid({ authorization: headers.Authorization }, 'https://push.example');
+    assert.equal(checked.publicKey, keys.publicKey);
+    assert.equal(checked.claims.sub, 'mailto:admin@example.org');
+  });
+
+  it('a seed outside the curve order is re-derived, never used as is', () => {
+    const keys = deriveVapidKeys(Buffer.alloc(32, 0xff));
+    assert.notEqual(keys.privateKey, Buffer.alloc(32, 0xff).toString('base64url'));
+    assert.equal(Buffer.from(keys.publicKey, 'base64url').length, 65);
+  });
+});
+
+describe('push endpoint validation (we POST to URLs devices give us)', () => {
+  it('production: https only', () => {
+    assert.equal(isAcceptablePushEndpoint('https://fcm.googleapis.com/fcm/send/abc', { production: true }), true);
+    for (const url of ['http://127.0.0.1:8080/push/x', 'http://localhost/push', 'http://push.example/x', 'ftp://x/y', 'not a url', 'https://user:pw@push.example/x', 'https://push.example/x#frag']) {
+      assert.equal(isAcceptablePushEndpoint(url, { production: true }), false, url);
+    }
+  });
+  it('outside production: plain http to loopback too, nowhere else', () => {
+    for (const url of ['http://127.0.0.1:8080/push/x', 'http://localhost:1/push', 'http://[::1]:9/p', 'https://push.example/x']) assert.equal(isAcceptablePushEndpoint(url, { production: false }), true, url);
+    for (const url of ['http://10.0.0.1/push', 'http://push.example/x', 'http://127.0.0.1.nip.io/x', 'file:///etc/passwd', 'data:,x']) assert.equal(isAcceptablePushEndpoint(url, { production: false }), false, url);
+  });
+});

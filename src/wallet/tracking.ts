@@ -1,0 +1,45 @@
+import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { Logger } from 'pino';
+import type { Clock } from '../lib/clock.ts';
+import { describeBrowser } from '../login/browser.ts';
+import type { LogoutDeliveries } from './backchannel.ts';
+import type { SessionInfoStore } from './store.ts';
+
+/**
+ * Glue on oidc-provider for the wallet:
+ * - every successful authorization records where its session was opened (the approved push
+ *   challenge's browser, address and place) and when the session was last used — awaited before
+ *   the response leaves, so the wallet never lags behind the browser;
+ * - back-channel logout deliveries oidc-provider attempted itself (RP-initiated logout) and
+ *   failed are queued for the wallet's retries.
+ * Must be installed before the provider's HTTP callback is built (Koa composes its middleware then).
+ */
+export function installProviderHooks(provider: Provider, deps: { info: SessionInfoStore; deliveries: LogoutDeliveries; clock: Clock; logger: Logger }): void {
+  const authorized = new WeakSet<object>();
+  provider.on('authorization.success', (ctx) => {
+    authorized.add(ctx);
+  });
+
+  provider.use(async (ctx, next) => {
+    await next();
+    if (!authorized.has(ctx)) return;
+    const oidc = (ctx as KoaContextWithOIDC).oidc;
+    const session = oidc?.session;
+    const accountId = session?.accountId;
+    if (!session || !accountId) return;
+    try {
+      const interactionUid = oidc.entities.Interaction?.uid;
+      const userAgent = String(ctx.get('user-agent') ?? '');
+      const fallback = { challengeId: null, ip: ctx.ip, browser: userAgent ? describeBrowser(userAgent) : null, place: null };
+      const login = (interactionUid && (await deps.info.loginContext(interactionUid))) || fallback;
+      await deps.info.record({ sessionUid: session.uid, nationalId: accountId, at: deps.clock.now(), ip: ctx.ip, login });
+    } catch (err) {
+      deps.logger.error({ err }, 'wallet: recording the session context failed');
+    }
+  });
+
+  provider.on('backchannel.error', (_ctx, error, client, accountId, sid) => {
+    deps.deliveries.recordProviderFailure({ clientId: client.clientId, accountId, sid, error }).catch((err: unknown) => deps.logger.error({ err }, 'wallet: queueing a back-channel retry failed'));
+  });
+}
