@@ -17,6 +17,7 @@ export interface DeviceServiceOptions {
   activationCodeTtlMinutes: number;
 }
 
+const LAST_USED_PRECISION_MS = 60_000;
 const ACTIVATION_MAX_ATTEMPTS = 5;
 // Crockford's base32 without look-alike letters: easy to read out over the phone.
 const CODE_ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
@@ -125,7 +126,8 @@ export class DeviceService {
     if (!(await this.#devices.rememberNonce(nonceScope, nonce, now + 2 * windowMs))) throw deviceErrors.SIGNATURE_REPLAYED();
     if (device?.state === 'revoked') throw deviceErrors.DEVICE_REVOKED();
     if (device?.state === 'locked') throw deviceErrors.DEVICE_LOCKED();
-    if (device) await this.#devices.touch(device.id, now);
+    // "Last used" is shown to people at minute precision: no need to write it on every call.
+    if (device && (device.lastUsedAt ?? 0) < now - LAST_USED_PRECISION_MS) await this.#devices.touch(device.id, now);
     return device;
   }
 
