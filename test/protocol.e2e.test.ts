@@ -113,6 +113,17 @@ describe('OIDC protocol features', () => {
     assert.equal(states.at(-1), 'approved');
   });
 
+  it('answers malformed login-page input with 400, never a server error', async () => {
+    const login = await startBrowserLogin(t);
+    const long = await request(login.jar, `${t.issuer}/interaction/${'u'.repeat(80)}`, { headers: { accept: 'application/json' } });
+    assert.equal(long.status, 400);
+    assert.equal((await long.json()).error, 'VALIDATION_FAILED');
+    const csrf = await request(login.jar, `${login.challengeUrl}/continue`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body: `csrf=${'x'.repeat(300)}` });
+    assert.equal(csrf.status, 400);
+    const { challenges } = (await device.listChallenges()).body;
+    for (const c of challenges) await device.deny(c.id, 'refused');
+  });
+
   it('refuses the live status of a challenge to a browser without the interaction cookie', async () => {
     const login = await startBrowserLogin(t);
     const stranger = await fetch(`${login.challengeUrl}/status`);

@@ -43,6 +43,8 @@ function fromFastify(error: FastifyError): VigieError {
   if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new VigieError('UNSUPPORTED_MEDIA_TYPE', 415, 'Unsupported content type.');
   if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError) return commonErrors.VALIDATION_FAILED({ message: 'The request body is not valid JSON.' });
   if (error.validation) return commonErrors.VALIDATION_FAILED({ message: error.message });
+  // A schema parsed without `parse()` is still the caller's mistake, not a server failure.
+  if (error instanceof z.ZodError) return commonErrors.VALIDATION_FAILED({ message: 'Invalid request.' });
   if (typeof error.statusCode === 'number' && error.statusCode < 500) return new VigieError(error.code ?? 'BAD_REQUEST', error.statusCode, error.message);
   return commonErrors.INTERNAL({ cause: error });
 }

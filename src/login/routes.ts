@@ -3,6 +3,7 @@ import type Provider from 'oidc-provider';
 import { z } from 'zod';
 import { keyedHash, constantTimeEqual } from '../lib/crypto.ts';
 import { commonErrors, VigieError } from '../lib/errors.ts';
+import { parse } from '../http/errors.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { Challenge, RequestContext } from '../challenge/challenge.ts';
@@ -65,7 +66,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
   }
 
   async function challengeFor(request: FastifyRequest, reply: FastifyReply): Promise<{ uid: string; challenge: Challenge }> {
-    const { uid, cid } = challengeParams.parse(request.params);
+    const { uid, cid } = parse(challengeParams, request.params);
     await interaction(request, reply, uid);
     const challenge = await login.challengeOf(uid, cid);
     if (!challenge) throw commonErrors.NOT_FOUND({ message: 'Demande inconnue.' });
@@ -75,7 +76,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
   const html = (reply: FastifyReply, body: string, status = 200) => reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body);
 
   app.get('/interaction/:uid', async (request, reply) => {
-    const { uid } = uidParams.parse(request.params);
+    const { uid } = parse(uidParams, request.params);
     const { details, clientName } = await interaction(request, reply, uid);
     browserIdOf(request, reply);
     if (details.prompt.name !== 'login') {
@@ -88,8 +89,8 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
   });
 
   app.post('/interaction/:uid/login', async (request, reply) => {
-    const { uid } = uidParams.parse(request.params);
-    const form = identifierForm.parse(request.body ?? {});
+    const { uid } = parse(uidParams, request.params);
+    const form = parse(identifierForm, request.body ?? {});
     const { clientId, clientName } = await interaction(request, reply, uid);
     checkCsrf(uid, form.csrf);
     const identifier = normaliseIdentifier(form.nationalId);
@@ -193,7 +194,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
 
   app.post('/interaction/:uid/challenge/:cid/continue', async (request, reply) => {
     const { uid, challenge } = await challengeFor(request, reply);
-    checkCsrf(uid, csrfForm.parse(request.body ?? {}).csrf);
+    checkCsrf(uid, parse(csrfForm, request.body ?? {}).csrf);
     if (challenge.state === 'pending') return reply.redirect(`${base(uid)}/challenge/${encodeURIComponent(challenge.id)}`, 303);
     const outcome = await login.complete(challenge);
     if (!('accountId' in outcome)) return html(reply, outcomePage(outcome.state, base(uid)));
@@ -210,9 +211,9 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
   });
 
   app.post('/interaction/:uid/abort', async (request, reply) => {
-    const { uid } = uidParams.parse(request.params);
+    const { uid } = parse(uidParams, request.params);
     await interaction(request, reply, uid);
-    checkCsrf(uid, csrfForm.parse(request.body ?? {}).csrf);
+    checkCsrf(uid, parse(csrfForm, request.body ?? {}).csrf);
     const redirectTo = await provider.interactionResult(request.raw, reply.raw, { error: 'access_denied', error_description: 'The user cancelled the login.' }, { mergeWithLastSubmission: false });
     return reply.redirect(redirectTo, 303);
   });
