@@ -1,7 +1,11 @@
 import { createHmac, createSecretKey, type KeyObject, hkdfSync, randomBytes, randomInt, timingSafeEqual, createCipheriv, createDecipheriv, createHash } from 'node:crypto';
 
+/** A random base64url id that never starts with '-', so it can be typed as a command argument. */
 export function randomId(bytes = 16): string {
-  return randomBytes(bytes).toString('base64url');
+  for (;;) {
+    const id = randomBytes(bytes).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 /** A uniformly drawn string of decimal digits from the CSPRNG. */
