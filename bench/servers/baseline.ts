@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
-import { ACR_EIDAS1, AMR_ECPS, PROVIDER_ROUTES, SCOPE_ALL_CLAIMS } from '../../src/oidc/provider.ts';
+import { ACR_EIDAS1, AMR_ECPS, protocolSettings } from '../../src/oidc/provider.ts';
 import { runServerChild } from '../support/processes.ts';
 
 export interface BaselineReady {
@@ -69,32 +69,7 @@ await runServerChild<BaselineReady>(async () => {
   const configuration: Configuration = {
     jwks: { keys: [signingKey] as never },
     cookies: { keys: [randomBytes(32).toString('base64url')], long: { signed: true, httpOnly: true, sameSite: 'lax' }, short: { signed: true, httpOnly: true, sameSite: 'lax' } },
-    routes: PROVIDER_ROUTES,
-    scopes: ['openid', 'scope_all', 'offline_access'],
-    claims: { openid: ['sub', 'amr'], scope_all: SCOPE_ALL_CLAIMS, acr: null as never },
-    acrValues: [ACR_EIDAS1],
-    conformIdTokenClaims: false,
-    responseTypes: ['code'],
-    pkce: { required: () => true },
-    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
-    clientDefaults: { grant_types: ['authorization_code'], id_token_signed_response_alg: 'ES256', response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' },
-    enabledJWA: {
-      idTokenSigningAlgValues: ['ES256'],
-      userinfoSigningAlgValues: ['ES256'],
-      introspectionSigningAlgValues: ['ES256'],
-      clientAuthSigningAlgValues: ['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA'],
-    },
-    features: {
-      devInteractions: { enabled: false },
-      claimsParameter: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
-      userinfo: { enabled: true },
-      backchannelLogout: { enabled: true },
-      rpInitiatedLogout: { enabled: true },
-    },
-    ttl: { Session: sessionTtlSeconds, Grant: sessionTtlSeconds, Interaction: 600, AuthorizationCode: 60, AccessToken: 3600, IdToken: 3600, RefreshToken: 14 * 24 * 3600 },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    ...protocolSettings(sessionTtlSeconds),
     loadExistingGrant,
     async findAccount(_ctx, sub) {
       if (sub !== ACCOUNT_ID) return undefined;

@@ -43,11 +43,12 @@ export interface ProviderDeps {
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
-export function createProvider(deps: ProviderDeps): Provider {
-  const configuration: Configuration = {
-    adapter: adapterFactory(deps.models),
-    jwks: { keys: deps.signingKeys as never },
-    cookies: { keys: deps.cookieKeys, long: { signed: true, httpOnly: true, sameSite: 'lax' }, short: { signed: true, httpOnly: true, sameSite: 'lax' } },
+/**
+ * The protocol choices services rely on (routes, scopes, claims, PKCE, client auth, algorithms,
+ * features, lifetimes), shared with the benchmark's bare-provider baseline so both compare alike.
+ */
+export function protocolSettings(sessionTtlSeconds: number) {
+  return {
     routes: PROVIDER_ROUTES,
     scopes: ['openid', 'scope_all', 'offline_access'],
     // amr rides with openid so every service learns how the person authenticated.
@@ -72,11 +73,11 @@ export function createProvider(deps: ProviderDeps): Provider {
       revocation: { enabled: true },
       userinfo: { enabled: true },
       backchannelLogout: { enabled: true },
-      rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+      rpInitiatedLogout: { enabled: true },
     },
     ttl: {
-      Session: deps.sessionTtlSeconds,
-      Grant: deps.sessionTtlSeconds,
+      Session: sessionTtlSeconds,
+      Grant: sessionTtlSeconds,
       Interaction: 600,
       AuthorizationCode: 60,
       AccessToken: 3600,
@@ -84,6 +85,17 @@ export function createProvider(deps: ProviderDeps): Provider {
       RefreshToken: 14 * 24 * 3600,
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+  } satisfies Configuration;
+}
+
+export function createProvider(deps: ProviderDeps): Provider {
+  const settings = protocolSettings(deps.sessionTtlSeconds);
+  const configuration: Configuration = {
+    adapter: adapterFactory(deps.models),
+    jwks: { keys: deps.signingKeys as never },
+    cookies: { keys: deps.cookieKeys, long: { signed: true, httpOnly: true, sameSite: 'lax' }, short: { signed: true, httpOnly: true, sameSite: 'lax' } },
+    ...settings,
+    features: { ...settings.features, rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource } },
     // Services are registered by the operator: consent is implied, so no consent screen.
     loadExistingGrant,
     async findAccount(_ctx, sub) {
