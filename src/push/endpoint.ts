@@ -1,3 +1,19 @@
+import { BlockList, isIP } from 'node:net';
+
+// Push services are public hosts: an endpoint naming a private, loopback or link-local address
+// would turn our server into a relay towards its own network (SSRF). Host names that resolve to
+// such addresses are not caught here; egress filtering covers them in production (docs/deployment.md).
+const PRIVATE_NETWORKS = new BlockList();
+for (const [net, prefix] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.168.0.0', 16]] as const) PRIVATE_NETWORKS.addSubnet(net, prefix, 'ipv4');
+for (const [net, prefix] of [['::1', 128], ['::', 128], ['fc00::', 7], ['fe80::', 10]] as const) PRIVATE_NETWORKS.addSubnet(net, prefix, 'ipv6');
+
+function isPrivateHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '');
+  const family = isIP(host);
+  if (family) return PRIVATE_NETWORKS.check(host, family === 4 ? 'ipv4' : 'ipv6');
+  return host === 'localhost' || /\.(localhost|local|internal)$/i.test(host);
+}
+
 /**
  * Push endpoints are URLs a device hands us and we then POST to: only https in production;
  * outside production plain http is allowed to loopback only (local test receivers).
@@ -10,7 +26,7 @@ export function isAcceptablePushEndpoint(endpoint: string, options: { production
     return false;
   }
   if (url.username || url.password || url.hash) return false;
-  if (url.protocol === 'https:') return url.hostname !== '';
+  if (url.protocol === 'https:') return url.hostname !== '' && !isPrivateHost(url.hostname);
   if (url.protocol !== 'http:' || options.production) return false;
   return ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
 }

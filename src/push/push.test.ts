@@ -40,6 +40,13 @@ describe('push endpoint validation (we POST to URLs devices give us)', () => {
       assert.equal(isAcceptablePushEndpoint(url, { production: true }), false, url);
     }
   });
+  it('refuses https endpoints naming a private, loopback or link-local host (SSRF through a device)', () => {
+    for (const url of ['https://10.0.0.5/x', 'https://192.168.1.1/x', 'https://172.20.0.1/x', 'https://127.0.0.1/x', 'https://169.254.169.254/latest', 'https://[::1]/x', 'https://[fd00::1]/x', 'https://localhost/x', 'https://metadata.internal/x']) {
+      assert.equal(isAcceptablePushEndpoint(url, { production: true }), false, url);
+      assert.equal(isAcceptablePushEndpoint(url, { production: false }), false, url);
+    }
+    assert.equal(isAcceptablePushEndpoint('https://8.8.8.8/x', { production: true }), true);
+  });
   it('outside production: plain http to loopback too, nowhere else', () => {
     for (const url of ['http://127.0.0.1:8080/push/x', 'http://localhost:1/push', 'http://[::1]:9/p', 'https://push.example/x']) assert.equal(isAcceptablePushEndpoint(url, { production: false }), true, url);
     for (const url of ['http://10.0.0.1/push', 'http://push.example/x', 'http://127.0.0.1.nip.io/x', 'file:///etc/passwd', 'data:,x']) assert.equal(isAcceptablePushEndpoint(url, { production: false }), false, url);
