@@ -28,6 +28,7 @@ import { createSchema, dropSchema, openDatabase } from '../src/store/db.ts';
 import { deleteByPrefix, openRedis } from '../src/store/redis/client.ts';
 import { killAllServers, startServer, type ServerHandle } from './support/processes.ts';
 import type { VigieReady } from './servers/vigie.ts';
+import { percentile, runWorkers, type LoadOutcome } from './support/load.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -127,10 +128,6 @@ interface RunResult {
   redisCores: number;
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
 
 /**
  * CPU time (µs) of the machine's PostgreSQL and Redis processes, from /proc (Linux): the living
@@ -162,11 +159,6 @@ async function measure(servers: Array<ServerHandle<unknown>>, flow: (worker: num
   const start = performance.now();
   const measureFrom = start + WARMUP_MS;
   const measureTo = measureFrom + DURATION_MS;
-  const latencies: number[] = [];
-  let flows = 0;
-  let errors = 0;
-  let succeeded = 0;
-  let firstError: string | undefined;
   let before: { server: number; load: NodeJS.CpuUsage; services: { postgres: number; redis: number } } | undefined;
   let after: { server: number; load: NodeJS.CpuUsage; services: { postgres: number; redis: number } } | undefined;
   routes.times.clear();
@@ -178,30 +170,15 @@ async function measure(servers: Array<ServerHandle<unknown>>, flow: (worker: num
     routes.recording = false;
     after = { server: await cpuOf(servers), load: process.cpuUsage(before?.load), services: serviceCpu() };
   }, WARMUP_MS + DURATION_MS);
-  const workers = Array.from({ length: CONCURRENCY }, async (_, worker) => {
-    while (performance.now() < measureTo) {
-      const began = performance.now();
-      try {
-        await flow(worker);
-        succeeded += 1;
-        const ended = performance.now();
-        if (ended >= measureFrom && ended <= measureTo) flows += 1;
-        if (began >= measureFrom && ended <= measureTo) latencies.push(ended - began);
-      } catch (error) {
-        errors += 1;
-        firstError ??= error instanceof Error ? error.message : String(error);
-        if (errors >= 50 && errors > succeeded) throw new Error(`flows keep failing (${errors} errors): ${firstError}`);
-      }
-    }
-  });
+  let outcome: LoadOutcome;
   try {
-    await Promise.all(workers);
+    outcome = await runWorkers(CONCURRENCY, measureFrom, measureTo, flow);
   } finally {
     clearTimeout(warm);
     clearTimeout(done);
   }
+  const { flows, errors, firstError, latencies } = outcome;
   while (!after) await new Promise((resolve) => setTimeout(resolve, 10));
-  latencies.sort((a, b) => a - b);
   if (process.env.BENCH_ROUTES) {
     for (const [route, list] of [...routes.times].sort((x, y) => y[1].reduce((a, b) => a + b, 0) - x[1].reduce((a, b) => a + b, 0))) {
       const sorted = [...list].sort((a, b) => a - b);

@@ -28,6 +28,7 @@ import { ACR_EIDAS1 } from '../src/oidc/provider.ts';
 import { killAllServers, peakRssOf, startServer, type ServerHandle, type ServerStats } from './support/processes.ts';
 import type { VigieReady } from './servers/vigie.ts';
 import type { BaselineReady } from './servers/baseline.ts';
+import { percentile, runWorkers, type LoadOutcome } from './support/load.ts';
 
 // `--nodes N`: several nodes on PostgreSQL + Redis beside one embedded node (bench/cluster.ts).
 if (process.argv.includes('--nodes')) {
@@ -116,10 +117,6 @@ interface RunResult {
   extra: Array<[string, { count: number; ms: number }]>;
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
 
 /** Runs `flow(worker)` in `CONCURRENCY` loops: warm-up, then the measured window. */
 async function measure(server: ServerHandle<unknown>, flow: (worker: number) => Promise<void>): Promise<RunResult> {
@@ -128,11 +125,6 @@ async function measure(server: ServerHandle<unknown>, flow: (worker: number) => 
   const start = performance.now();
   const measureFrom = start + WARMUP_MS;
   const measureTo = measureFrom + DURATION_MS;
-  const latencies: number[] = [];
-  let flows = 0;
-  let errors = 0;
-  let succeeded = 0;
-  let firstError: string | undefined;
   type Snapshot = { server: ServerStats; load: NodeJS.CpuUsage };
   let cpuBefore: Snapshot | undefined;
   const warm = setTimeout(async () => {
@@ -145,31 +137,16 @@ async function measure(server: ServerHandle<unknown>, flow: (worker: number) => 
     cpuAfter = { server: await server.stats(), load: process.cpuUsage(cpuBefore?.load) };
   }, WARMUP_MS + DURATION_MS);
 
-  const workers = Array.from({ length: CONCURRENCY }, async (_, worker) => {
-    while (performance.now() < measureTo) {
-      const began = performance.now();
-      try {
-        await flow(worker);
-        succeeded += 1;
-        const ended = performance.now();
-        if (ended >= measureFrom && ended <= measureTo) flows += 1;
-        if (began >= measureFrom && ended <= measureTo) latencies.push(ended - began);
-      } catch (error) {
-        errors += 1;
-        firstError ??= error instanceof Error ? error.message : String(error);
-        if (errors >= 50 && errors > succeeded) throw new Error(`flows keep failing (${errors} errors): ${firstError}`);
-      }
-    }
-  });
+  let outcome: LoadOutcome;
   try {
-    await Promise.all(workers);
+    outcome = await runWorkers(CONCURRENCY, measureFrom, measureTo, flow);
   } finally {
     clearTimeout(warm);
     clearTimeout(done);
   }
+  const { flows, errors, firstError, latencies } = outcome;
   while (!cpuAfter) await new Promise((resolve) => setTimeout(resolve, 10));
   const stats = await server.stats();
-  latencies.sort((a, b) => a - b);
   const routes = routeTimes.entries().sort((a, b) => percentile([...b[1]].sort((x, y) => x - y), 50) - percentile([...a[1]].sort((x, y) => x - y), 50));
   const requests = routes.reduce((sum, [, list]) => sum + list.length, 0);
   const seconds = DURATION_MS / 1000;

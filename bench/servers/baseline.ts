@@ -4,7 +4,7 @@
 // endpoint logs a fixed account in at once: no login page, no push challenge, no database.
 import { createServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { type Configuration } from 'oidc-provider';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import { ACR_EIDAS1, AMR_ECPS, protocolSettings } from '../../src/oidc/provider.ts';
 import { runServerChild } from '../support/processes.ts';
@@ -42,21 +42,6 @@ const CLAIMS = {
   otherIds: [{ identifiant: '10000000017', origine: 'RPPS', qualite: 1 }],
 };
 
-/** Vigie's implied consent (oidc/provider.ts loadExistingGrant), so no consent prompt either. */
-async function loadExistingGrant(ctx: KoaContextWithOIDC) {
-  const { session, client, provider } = ctx.oidc;
-  const accountId = session?.accountId;
-  if (!client || !accountId) return undefined;
-  const grantId = (ctx.oidc.result?.consent as { grantId?: string } | undefined)?.grantId ?? session.grantIdFor(client.clientId);
-  const grant = (grantId && (await provider.Grant.find(grantId))) || new provider.Grant({ clientId: client.clientId, accountId });
-  const scopes = [...(ctx.oidc.requestParamScopes ?? [])].join(' ');
-  if (scopes) grant.addOIDCScope(scopes);
-  const claims = [...(ctx.oidc.requestParamClaims ?? [])];
-  if (claims.length) grant.addOIDCClaims(claims);
-  await grant.save();
-  return grant;
-}
-
 await runServerChild<BaselineReady>(async () => {
   const env = process.env;
   const port = Number(env.PORT);
@@ -70,7 +55,6 @@ await runServerChild<BaselineReady>(async () => {
     jwks: { keys: [signingKey] as never },
     cookies: { keys: [randomBytes(32).toString('base64url')], long: { signed: true, httpOnly: true, sameSite: 'lax' }, short: { signed: true, httpOnly: true, sameSite: 'lax' } },
     ...protocolSettings(sessionTtlSeconds),
-    loadExistingGrant,
     async findAccount(_ctx, sub) {
       if (sub !== ACCOUNT_ID) return undefined;
       return { accountId: sub, claims: async () => ({ sub, ...CLAIMS }) };

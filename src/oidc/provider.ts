@@ -85,6 +85,8 @@ export function protocolSettings(sessionTtlSeconds: number) {
       RefreshToken: 14 * 24 * 3600,
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    // Services are registered by the operator: consent is implied, so no consent screen.
+    loadExistingGrant,
   } satisfies Configuration;
 }
 
@@ -96,8 +98,6 @@ export function createProvider(deps: ProviderDeps): Provider {
     cookies: { keys: deps.cookieKeys, long: { signed: true, httpOnly: true, sameSite: 'lax' }, short: { signed: true, httpOnly: true, sameSite: 'lax' } },
     ...settings,
     features: { ...settings.features, rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource } },
-    // Services are registered by the operator: consent is implied, so no consent screen.
-    loadExistingGrant,
     async findAccount(_ctx, sub) {
       const professional = await deps.directory.get(sub);
       if (!professional) return undefined;
