@@ -1,6 +1,7 @@
 // Summarises a V8 .cpuprofile (from `npm run bench:login -- --profile`): self time by function
 // and by package/file, and inclusive time of the project's own functions.
-// Usage: npx node bench/profile-summary.ts bench/profiles/vigie-server.cpuprofile [--top 25]
+// Usage: npx node bench/profile-summary.ts bench/profiles/vigie-server.cpuprofile [--top 25] [--callers NAME]
+// --callers: where the self time of functions named NAME comes from (the calling stacks, 6 frames).
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
@@ -8,7 +9,7 @@ interface CallFrame { functionName: string; url: string; lineNumber: number }
 interface ProfileNode { id: number; callFrame: CallFrame; children?: number[] }
 interface CpuProfile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' }, callers: { type: 'string' } } });
 const file = positionals[0];
 if (!file) throw new Error('usage: profile-summary.ts <file.cpuprofile> [--top N]');
 const top = Number(values.top);
@@ -71,3 +72,17 @@ console.log(`${file}: ${(total / 1e6).toFixed(1)} s sampled`);
 print('Self time by package / project file', selfByPackage);
 print('Self time by function', selfByFunction);
 print('Inclusive time of project (src/) functions', inclusiveOwn);
+
+if (values.callers) {
+  const stacks = new Map<string, number>();
+  for (const [id, us] of self) {
+    if (byId.get(id)!.callFrame.functionName !== values.callers) continue;
+    const frames: string[] = [];
+    for (let cur = parent.get(id); cur !== undefined && frames.length < 6; cur = parent.get(cur)) {
+      const frame = byId.get(cur)!.callFrame;
+      if (frame.functionName || frame.url) frames.push(label(frame));
+    }
+    add(stacks, frames.join(' < '), us);
+  }
+  print(`Callers of ${values.callers}`, stacks);
+}

@@ -20,8 +20,7 @@ import { ClientRegistry } from './oidc/clients.ts';
 import { loadSigningKeys } from './oidc/keys.ts';
 import { createProvider } from './oidc/provider.ts';
 import { DefenceService } from './defence/service.ts';
-import { SqlDefenceStore } from './defence/store.ts';
-import { MemoryDefenceStore } from './defence/memory-store.ts';
+import { LocalCountersDefenceStore, MemoryDefenceStore } from './defence/memory-store.ts';
 import { RedisDefenceStore } from './store/redis/defence-store.ts';
 import { GeoIpLiteLocator, noGeo, type GeoLocator } from './defence/geo.ts';
 import { policyFromConfig } from './defence/policy.ts';
@@ -118,8 +117,9 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
   const geoip = new GeoIpLiteLocator();
   if (config.geoip && config.production && !options.geo) geoip.warm();
   const defence = new DefenceService({
-    // Memory: one node. SQL: one node or several. With REDIS_URL, the rate counters and flags move to Redis.
-    store: config.defenceStore === 'memory' ? new MemoryDefenceStore() : redis ? new RedisDefenceStore(db, redis) : new SqlDefenceStore(db),
+    // `memory`: everything lost on restart. `sql`: what must last in SQL, the rate counters and
+    // flags where short-lived state lives (Redis for several nodes, memory for one).
+    store: config.defenceStore === 'memory' ? new MemoryDefenceStore() : redis ? new RedisDefenceStore(db, redis) : new LocalCountersDefenceStore(db),
     policy: policyFromConfig(config),
     clock,
     audit,

@@ -37,6 +37,19 @@ forEachBackend('SqlAuditLog', ({ db }) => {
     assert.deepEqual(await log().verify(), { ok: true, entries: before + 20 });
   });
 
+  it('an entry appended by another process (an operator command) in between is linked to, not overwritten', async () => {
+    const mine = await log().append({ actor: 'system', event: 'test.mine' });
+    // What `vigie` run from a shell does: its own connection, its own append, unknown to this process.
+    const theirs = { seq: mine.seq + 1, at: clock.now(), actor: 'operator', event: 'test.theirs', subject: null, details: {} };
+    const theirHash = entryHash(mine.hash, theirs);
+    await db().kysely.insertInto('audit_log').values({ ...theirs, details: '{}', prev_hash: mine.hash, hash: theirHash }).execute();
+    const next = await log().append({ actor: 'system', event: 'test.next' });
+    assert.equal(next.seq, mine.seq + 2);
+    assert.equal(next.prevHash, theirHash);
+    assert.deepEqual((await log().list({ afterSeq: mine.seq - 1 })).map((e) => e.event), ['test.mine', 'test.theirs', 'test.next']);
+    assert.equal((await log().verify()).ok, true);
+  });
+
   it('editing one row’s details is detected at that row', async () => {
     const target = await log().append({ actor: 'device:d1', event: 'device.locked', subject: '810000000017', details: { failures: 3 } });
     await log().append({ actor: 'system', event: 'test.after' });

@@ -37,8 +37,28 @@ export interface AuditLog {
   verify(): Promise<{ ok: true; entries: number } | { ok: false; entries: number; brokenAt: number; reason: string }>;
 }
 
-// Serialises appenders on PostgreSQL; SQLite transactions are already exclusive.
+// Serialises appenders on PostgreSQL (vigie_audit_append takes it).
 const CHAIN_LOCK = 0x76696769;
+/** Appends by other processes between two of ours are rare (operator commands): a few retries do. */
+const MAX_APPEND_ATTEMPTS = 10;
+
+/** The chain's last entry as this process knows it, and the queue of its appends, per SQLite database. */
+interface ChainState {
+  head: { seq: number; hash: string } | undefined;
+  queue: Promise<unknown>;
+}
+const chains = new WeakMap<Db, ChainState>();
+function chainOf(db: Db): ChainState {
+  let chain = chains.get(db);
+  if (!chain) chains.set(db, (chain = { head: undefined, queue: Promise.resolve() }));
+  return chain;
+}
+
+/** node:sqlite's error for a UNIQUE / PRIMARY KEY violation on audit_log.seq. */
+function isSeqTaken(error: unknown): boolean {
+  const errcode = (error as { errcode?: unknown } | null)?.errcode;
+  return typeof errcode === 'number' && (errcode & 0xff) === 19 && error instanceof Error && error.message.includes('audit_log.seq');
+}
 
 /**
  * Append-only, hash-chained log: each entry carries the hash of the previous one, so editing or
@@ -54,25 +74,44 @@ export class SqlAuditLog implements AuditLog {
 
   async append(input: AuditInput): Promise<AuditEntry> {
     if (this.#db.dialect === 'postgres') return this.#appendOnPostgres(input);
-    return this.#db.kysely.transaction().execute(async (tx) => {
-      if (this.#db.dialect === 'postgres') await sql`select pg_advisory_xact_lock(${CHAIN_LOCK})`.execute(tx);
-      const last = await tx.selectFrom('audit_log').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    // One append at a time per database in this process, so they never race each other.
+    const chain = chainOf(this.#db);
+    const appended = chain.queue.then(() => this.#appendOnSqlite(chain, input));
+    chain.queue = appended.catch(() => undefined);
+    return appended;
+  }
+
+  /**
+   * One INSERT after the chain's head known to this process. Another process (an operator
+   * command) may have appended meanwhile: the entry's seq is then taken, the insert fails, and the
+   * head is read again. A head read from the table never skips a row this process wrote.
+   */
+  async #appendOnSqlite(chain: ChainState, input: AuditInput): Promise<AuditEntry> {
+    for (let attempt = 1; ; attempt += 1) {
+      chain.head ??= (await this.#db.kysely.selectFrom('audit_log').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst()) ?? { seq: 0, hash: GENESIS_HASH };
       const base = {
-        seq: (last?.seq ?? 0) + 1,
+        seq: chain.head.seq + 1,
         at: this.#clock.now(),
         actor: input.actor,
         event: input.event,
         subject: input.subject ?? null,
         details: input.details ?? {},
       };
-      const prevHash = last?.hash ?? GENESIS_HASH;
+      const prevHash = chain.head.hash;
       const entry: AuditEntry = { ...base, prevHash, hash: entryHash(prevHash, base) };
-      await tx
-        .insertInto('audit_log')
-        .values({ seq: entry.seq, at: entry.at, actor: entry.actor, event: entry.event, subject: entry.subject, details: JSON.stringify(entry.details), prev_hash: prevHash, hash: entry.hash })
-        .execute();
+      try {
+        await this.#db.kysely
+          .insertInto('audit_log')
+          .values({ seq: entry.seq, at: entry.at, actor: entry.actor, event: entry.event, subject: entry.subject, details: JSON.stringify(entry.details), prev_hash: prevHash, hash: entry.hash })
+          .execute();
+      } catch (error) {
+        chain.head = undefined;
+        if (isSeqTaken(error) && attempt < MAX_APPEND_ATTEMPTS) continue;
+        throw error;
+      }
+      chain.head = { seq: entry.seq, hash: entry.hash };
       return entry;
-    });
+    }
   }
 
   /** One round trip: vigie_audit_append (migration 005-cluster) locks, links, hashes and inserts. */

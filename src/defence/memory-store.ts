@@ -1,5 +1,6 @@
+import type { Db } from '../store/db.ts';
 import {
-  DEFAULT_SETTINGS, emptyState, windowStartOf,
+  DEFAULT_SETTINGS, SqlDefenceStore, emptyState, windowStartOf,
   type Block, type DefenceEvent, type DefenceStore, type FraudSignal, type NotificationSettings, type ProfessionalState, type RateWindow,
 } from './store.ts';
 
@@ -156,5 +157,37 @@ export class MemoryDefenceStore implements DefenceStore {
     keep(this.#signals);
     keep(this.#events);
     return removed;
+  }
+}
+
+/**
+ * One node's default (no REDIS_URL): the rate counters, distinct-target sets and flags in this
+ * process's memory, as Redis holds them for several nodes — the hottest writes of a login, lost
+ * on restart like Redis's. What must last (state, blocks, signals, places, settings, journal)
+ * stays in SQL (inherited).
+ */
+export class LocalCountersDefenceStore extends SqlDefenceStore implements DefenceStore {
+  readonly #counters = new MemoryDefenceStore();
+  constructor(db: Db) {
+    super(db);
+  }
+  override hit(key: string, windowMs: number, now: number): Promise<RateWindow> {
+    return this.#counters.hit(key, windowMs, now);
+  }
+  override peek(key: string, windowMs: number, now: number): Promise<RateWindow> {
+    return this.#counters.peek(key, windowMs, now);
+  }
+  override addDistinct(key: string, member: string, windowMs: number, now: number): Promise<number> {
+    return this.#counters.addDistinct(key, member, windowMs, now);
+  }
+  override setFlag(key: string, until: number): Promise<void> {
+    return this.#counters.setFlag(key, until);
+  }
+  override flag(key: string, now: number): Promise<number | undefined> {
+    return this.#counters.flag(key, now);
+  }
+  override async purge(now: number, keepMs: number): Promise<number> {
+    const [inSql, inMemory] = await Promise.all([super.purge(now, keepMs), this.#counters.purge(now, keepMs)]);
+    return inSql + inMemory;
   }
 }

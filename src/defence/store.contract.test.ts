@@ -6,7 +6,7 @@ import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { forEachBackend, forRedisBackend } from '../../test/support/backends.ts';
 import { RedisDefenceStore } from '../store/redis/defence-store.ts';
-import { MemoryDefenceStore } from './memory-store.ts';
+import { LocalCountersDefenceStore, MemoryDefenceStore } from './memory-store.ts';
 import { SqlDefenceStore, emptyState, slidingCount, type Block, type DefenceStore } from './store.ts';
 
 const T0 = Date.UTC(2026, 0, 15, 9, 0, 0);
@@ -137,6 +137,10 @@ function contract(name: string, open: () => DefenceStore, options: { nativeTtl?:
 contract('memory', () => new MemoryDefenceStore());
 forEachBackend('DefenceStore contract (SQL)', ({ db }) => {
   contract('sql', () => new SqlDefenceStore(db()));
+});
+// One node without Redis: counters and flags in memory, the rest in SQL (a database of its own).
+forEachBackend('DefenceStore contract (SQL, local counters)', ({ db }) => {
+  contract('sql with local counters', () => new LocalCountersDefenceStore(db()));
 });
 // Counters and flags in Redis, the rest in SQL (src/store/redis/defence-store.ts): when REDIS_URL is set.
 forRedisBackend('DefenceStore contract (Redis)', ({ db, redis }) => {

@@ -23,6 +23,14 @@ export interface DirectoryStore {
 const ROWS_PER_STATEMENT = 500;
 
 /**
+ * A login reads its professional four times within a second (login page, session, ID token,
+ * userinfo) and the directory changes by imports: each node keeps a record this long. An import
+ * by this process is seen at once; one by another process (`vigie directory import`) within it.
+ */
+const PROFESSIONAL_CACHE_MS = 5000;
+const PROFESSIONAL_CACHE_SIZE = 10_000;
+
+/**
  * One SQL implementation for SQLite and PostgreSQL. An upsert only rewrites a row whose content
  * changed (`IS DISTINCT FROM`, supported by both), so `updated_at` means "last changed" and
  * re-importing an unchanged national file writes nothing.
@@ -30,6 +38,7 @@ const ROWS_PER_STATEMENT = 500;
 export class SqlDirectoryStore implements DirectoryStore {
   readonly #db: Db;
   readonly #clock: Clock;
+  readonly #cache = new Map<string, { professional: Professional | undefined; until: number }>();
 
   constructor(db: Db, clock: Clock = systemClock) {
     this.#db = db;
@@ -73,9 +82,21 @@ export class SqlDirectoryStore implements DirectoryStore {
           .execute();
       }
     });
+    this.#cache.clear();
   }
 
   async get(nationalId: string): Promise<Professional | undefined> {
+    const now = Date.now();
+    const cached = this.#cache.get(nationalId);
+    if (cached && cached.until > now) return cached.professional;
+    // Frozen: callers share the cached record, and a change to it would throw instead of leaking.
+    const professional = deepFreeze(await this.#read(nationalId));
+    if (this.#cache.size >= PROFESSIONAL_CACHE_SIZE) this.#cache.clear();
+    this.#cache.set(nationalId, { professional, until: now + PROFESSIONAL_CACHE_MS });
+    return professional;
+  }
+
+  async #read(nationalId: string): Promise<Professional | undefined> {
     const row = await this.#db.kysely.selectFrom('professional').selectAll().where('national_id', '=', nationalId).executeTakeFirst();
     if (!row) return undefined;
     return {
@@ -166,6 +187,14 @@ function unpackExercises(json: string): Exercise[] {
       return activity;
     }),
   }));
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 function lastById<T>(list: readonly T[], id: (item: T) => string): Map<string, T> {

@@ -2,17 +2,22 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AdapterPayload } from 'oidc-provider';
 import { forEachStoreBackend } from '../../test/support/backends.ts';
-import { RedisOidcModelStore, SplitOidcModelStore } from '../store/redis/oidc-model-store.ts';
+import { RedisOidcModelStore } from '../store/redis/oidc-model-store.ts';
+import { SplitOidcModelStore } from './split-store.ts';
+import { MemoryOidcModelStore } from './memory-models.ts';
 import { ManualClock } from '../lib/clock.ts';
 import { randomId } from '../lib/crypto.ts';
 import { SqlOidcModelStore, adapterFactory } from './adapter.ts';
 
-forEachStoreBackend('OidcModelStore', ({ db, redis }) => {
+forEachStoreBackend('OidcModelStore', ({ db, redis, memory }) => {
   const clock = new ManualClock();
-  // With Redis, Interaction, AuthorizationCode... go to Redis and the rest stays in SQL.
+  // With Redis (several nodes) or in memory (one node), Interaction, AuthorizationCode... go
+  // there and the rest stays in SQL. The memory variant lives as long as its store object.
+  const inMemory = new MemoryOidcModelStore(clock);
   const store = () => {
     const r = redis();
-    return r ? new SplitOidcModelStore(db(), clock, new RedisOidcModelStore(r, clock)) : new SqlOidcModelStore(db(), clock);
+    if (r) return new SplitOidcModelStore(db(), clock, new RedisOidcModelStore(r, clock));
+    return memory ? new SplitOidcModelStore(db(), clock, inMemory) : new SqlOidcModelStore(db(), clock);
   };
   const adapter = (model: string) => new (adapterFactory(store()))(model);
 
@@ -105,4 +110,25 @@ forEachStoreBackend('OidcModelStore', ({ db, redis }) => {
     assert.deepEqual(await store().list(model), [{ id: 'b-long', payload: { n: 2 } }, { id: 'c-forever', payload: { n: 3 } }]);
     assert.equal(await store().purgeExpired(), 0);
   });
-});
+
+  if (memory) {
+    it('in memory, purgeExpired forgets expired short-lived models with their lookups; a new writer of a uid wins it', async () => {
+      const own = new MemoryOidcModelStore(clock);
+      const uid = randomId();
+      const grantId = randomId();
+      const [first, second, kept] = [randomId(), randomId(), randomId()];
+      await own.upsert('Interaction', first, { kind: 'Interaction', uid, grantId }, 10);
+      await own.upsert('Interaction', second, { kind: 'Interaction', uid }, 60);
+      await own.upsert('AuthorizationCode', kept, { kind: 'AuthorizationCode', grantId }, 60);
+      assert.equal((await own.findBy('Interaction', 'uid', uid))?.kind, 'Interaction');
+      clock.advance(10_000);
+      assert.ok((await own.purgeExpired()) >= 1);
+      assert.deepEqual(await own.findBy('Interaction', 'uid', uid), { kind: 'Interaction', uid }, 'the uid still leads to the live entry');
+      await own.revokeByGrantId(grantId);
+      assert.equal(await own.find('AuthorizationCode', kept), undefined);
+      clock.advance(60_000);
+      assert.equal(await own.purgeExpired(), 1, 'only the second interaction was left');
+      assert.equal(await own.findBy('Interaction', 'uid', uid), undefined);
+    });
+  }
+}, { memory: true });

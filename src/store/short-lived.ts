@@ -10,11 +10,14 @@ import { openRedis, type RedisHandle } from './redis/client.ts';
 import { RedisChallengeStore } from './redis/challenge-store.ts';
 import { RedisActivationStore, RedisCodeActivationStore, RedisNonceDeviceStore } from './redis/device-store.ts';
 import { SqlCodeActivationStore, type CodeActivationStore } from '../device/activation-store.ts';
-import { RedisOidcModelStore, SplitOidcModelStore } from './redis/oidc-model-store.ts';
+import { RedisOidcModelStore } from './redis/oidc-model-store.ts';
+import { SplitOidcModelStore } from '../oidc/split-store.ts';
+import { MemoryOidcModelStore } from '../oidc/memory-models.ts';
 
 /**
- * Where short-lived state lives, decided once. Without `REDIS_URL` (one node): everything in the
- * SQL database and an in-process bus. With it (several nodes): pending challenges, activation
+ * Where short-lived state lives, decided once. Without `REDIS_URL` (one node): oidc-provider's
+ * short-lived models in process memory (lost on restart, as they would be with Redis), the rest in
+ * the SQL database, and an in-process bus. With it (several nodes): pending challenges, activation
  * flows (operator code, email + SMS codes), device nonces and oidc-provider's short-lived models in Redis with native TTLs, events
  * over Redis pub/sub; what must last (directory, devices, clients, keys, grants, sessions, audit)
  * stays in SQL either way.
@@ -39,7 +42,7 @@ export async function openShortLivedStores(db: Db, options: { redisUrl: string |
       devices: new SqlDeviceStore(db),
       activations: new SqlActivationStore(db),
       codeActivations: new SqlCodeActivationStore(db),
-      models: new SqlOidcModelStore(db, clock),
+      models: new SplitOidcModelStore(db, clock, new MemoryOidcModelStore(clock)),
     };
   }
   const redis = await openRedis(options.redisUrl, { onError: throttledWarning(options.logger) });

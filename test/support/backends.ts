@@ -101,11 +101,17 @@ export function skipWithoutRedis(suite: string): void {
 /**
  * Runs a store contract suite against the SQL backends and, when REDIS_URL is set, against Redis
  * (with PostgreSQL, or SQLite, for what stays in SQL). `redis()` is undefined on the SQL runs, so
- * the suite builds the SQL or the Redis variant of its store from it.
+ * the suite builds the SQL or the Redis variant of its store from it. With `memory`, one more run
+ * (`memory` true, SQLite beside it) checks the in-process variant a single node uses.
  */
-export function forEachStoreBackend(suite: string, body: (ctx: { db: () => Db; redis: () => RedisHandle | undefined }) => void, options: { redisOnly?: boolean } = {}): void {
+export function forEachStoreBackend(
+  suite: string,
+  body: (ctx: { db: () => Db; redis: () => RedisHandle | undefined; memory: boolean }) => void,
+  options: { redisOnly?: boolean; memory?: boolean } = {},
+): void {
   const sql = backends();
-  const runs: Array<{ name: string; db: Backend; redis: boolean }> = options.redisOnly ? [] : sql.map((b) => ({ name: b.name, db: b, redis: false }));
+  const runs: Array<{ name: string; db: Backend; redis: boolean; memory?: boolean }> = options.redisOnly ? [] : sql.map((b) => ({ name: b.name, db: b, redis: false }));
+  if (options.memory && !options.redisOnly) runs.push({ name: `memory+${sql[0]!.name}`, db: sql[0]!, redis: false, memory: true });
   if (process.env.REDIS_URL) runs.push({ name: `redis+${sql.at(-1)!.name}`, db: sql.at(-1)!, redis: true });
   for (const run of runs) {
     describe(`${suite} [${run.name}]`, () => {
@@ -125,6 +131,7 @@ export function forEachStoreBackend(suite: string, body: (ctx: { db: () => Db; r
           return handle.db;
         },
         redis: () => redis,
+        memory: run.memory === true,
       });
     });
   }

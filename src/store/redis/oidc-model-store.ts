@@ -1,16 +1,9 @@
 import type { AdapterPayload } from 'oidc-provider';
-import type { Db } from '../db.ts';
 import type { Clock } from '../../lib/clock.ts';
-import { SqlOidcModelStore, type OidcModelStore } from '../../oidc/adapter.ts';
+import type { ShortLivedModelStore } from '../../oidc/split-store.ts';
 import type { RedisHandle } from './client.ts';
 import { LuaScript } from './script.ts';
 
-/**
- * oidc-provider's short-lived models in Redis: written once or twice, read a few times, gone in
- * seconds to minutes. Sessions stay in SQL (they last hours, and the wallet lists them per
- * account); grants, tokens and clients too.
- */
-export const REDIS_OIDC_MODELS: ReadonlySet<string> = new Set(['Interaction', 'AuthorizationCode', 'ReplayDetection', 'PushedAuthorizationRequest']);
 /** A model written without a TTL still leaves Redis eventually. */
 const FALLBACK_TTL_SECONDS = 24 * 3600;
 
@@ -43,7 +36,8 @@ redis.call('DEL', KEYS[1])
 return #members
 `);
 
-export class RedisOidcModelStore {
+/** oidc-provider's short-lived models (oidc/split-store.ts) in Redis, with native TTLs, for several nodes. */
+export class RedisOidcModelStore implements ShortLivedModelStore {
   readonly #redis: RedisHandle;
   readonly #clock: Clock;
   constructor(redis: RedisHandle, clock: Clock) {
@@ -98,56 +92,5 @@ export class RedisOidcModelStore {
   /** Short-lived models are not listed (only clients are, and they live in SQL). */
   async list(_model: string): Promise<Array<{ id: string; payload: AdapterPayload }>> {
     return [];
-  }
-}
-
-/** Registered services change rarely and are read ~7 times per login: each node keeps them this long. */
-export const CLIENT_CACHE_MS = 10_000;
-
-/**
- * The adapter's store when Redis is configured: the models of `REDIS_OIDC_MODELS` go to Redis,
- * everything else (and any lookup added later for sessions or grants) stays in SQL. Clients are
- * cached per node for `CLIENT_CACHE_MS`: a change made on another node (or by `vigie clients`)
- * applies everywhere within that delay.
- */
-export class SplitOidcModelStore extends SqlOidcModelStore implements OidcModelStore {
-  readonly #redis: RedisOidcModelStore;
-  readonly #models: ReadonlySet<string>;
-  readonly #clients = new Map<string, { payload: AdapterPayload; until: number }>();
-  constructor(db: Db, clock: Clock, redis: RedisOidcModelStore, models: ReadonlySet<string> = REDIS_OIDC_MODELS) {
-    super(db, clock);
-    this.#redis = redis;
-    this.#models = models;
-  }
-
-  override upsert(model: string, id: string, payload: AdapterPayload, expiresIn: number | undefined): Promise<void> {
-    if (model === 'Client') this.#clients.delete(id);
-    return this.#models.has(model) ? this.#redis.upsert(model, id, payload, expiresIn) : super.upsert(model, id, payload, expiresIn);
-  }
-  override async find(model: string, id: string): Promise<AdapterPayload | undefined> {
-    if (this.#models.has(model)) return this.#redis.find(model, id);
-    if (model !== 'Client') return super.find(model, id);
-    const cached = this.#clients.get(id);
-    if (cached && cached.until > Date.now()) return { ...cached.payload };
-    const payload = await super.find(model, id);
-    if (payload) this.#clients.set(id, { payload, until: Date.now() + CLIENT_CACHE_MS });
-    else this.#clients.delete(id);
-    return payload && { ...payload };
-  }
-  override findBy(model: string, column: 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
-    return this.#models.has(model) ? this.#redis.findBy(model, column, value) : super.findBy(model, column, value);
-  }
-  override consume(model: string, id: string): Promise<void> {
-    return this.#models.has(model) ? this.#redis.consume(model, id) : super.consume(model, id);
-  }
-  override destroy(model: string, id: string): Promise<void> {
-    if (model === 'Client') this.#clients.delete(id);
-    return this.#models.has(model) ? this.#redis.destroy(model, id) : super.destroy(model, id);
-  }
-  override async revokeByGrantId(grantId: string): Promise<void> {
-    await Promise.all([this.#redis.revokeByGrantId(grantId), super.revokeByGrantId(grantId)]);
-  }
-  override list(model: string): Promise<Array<{ id: string; payload: AdapterPayload }>> {
-    return this.#models.has(model) ? this.#redis.list(model) : super.list(model);
   }
 }

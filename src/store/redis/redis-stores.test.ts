@@ -13,7 +13,8 @@ import type { Challenge } from '../../challenge/challenge.ts';
 import { parseRedisUrl } from './client.ts';
 import { RedisChallengeStore } from './challenge-store.ts';
 import { RedisActivationStore, RedisNonceDeviceStore } from './device-store.ts';
-import { RedisOidcModelStore, SplitOidcModelStore } from './oidc-model-store.ts';
+import { RedisOidcModelStore } from './oidc-model-store.ts';
+import { SplitOidcModelStore } from '../../oidc/split-store.ts';
 import { RedisBus } from '../../events/redis-bus.ts';
 
 const T0 = Date.now();
