@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from '../store/db.ts';
+import { prepared } from '../store/prepared.ts';
 import type { Clock } from '../lib/clock.ts';
 
 export interface AuditEntry {
@@ -54,6 +55,10 @@ function chainOf(db: Db): ChainState {
   return chain;
 }
 
+const insertEntry = prepared((db, seq: number, at: number, actor: string, event: string, subject: string | null, details: string, prevHash: string, hash: string) =>
+  db.insertInto('audit_log').values({ seq, at, actor, event, subject, details, prev_hash: prevHash, hash }),
+);
+
 /** node:sqlite's error for a UNIQUE / PRIMARY KEY violation on audit_log.seq. */
 function isSeqTaken(error: unknown): boolean {
   const errcode = (error as { errcode?: unknown } | null)?.errcode;
@@ -100,10 +105,7 @@ export class SqlAuditLog implements AuditLog {
       const prevHash = chain.head.hash;
       const entry: AuditEntry = { ...base, prevHash, hash: entryHash(prevHash, base) };
       try {
-        await this.#db.kysely
-          .insertInto('audit_log')
-          .values({ seq: entry.seq, at: entry.at, actor: entry.actor, event: entry.event, subject: entry.subject, details: JSON.stringify(entry.details), prev_hash: prevHash, hash: entry.hash })
-          .execute();
+        await insertEntry(this.#db, entry.seq, entry.at, entry.actor, entry.event, entry.subject, JSON.stringify(entry.details), prevHash, entry.hash);
       } catch (error) {
         chain.head = undefined;
         if (isSeqTaken(error) && attempt < MAX_APPEND_ATTEMPTS) continue;

@@ -1,4 +1,5 @@
 import type { Db } from '../store/db.ts';
+import { prepared } from '../store/prepared.ts';
 import type { ChallengeTable } from '../store/schema.ts';
 import type { Challenge, ChallengeState } from './challenge.ts';
 
@@ -44,6 +45,27 @@ function toRecord(row: ChallengeTable): Challenge {
   };
 }
 
+// The statements of every login, built once (store/prepared.ts).
+const insertChallenge = prepared((db, id: string, nationalId: string | null, interactionUid: string, clientId: string, clientName: string, mode: string, displayCode: string, candidates: string, delivery: string, context: string, state: string, reason: string | null, deviceId: string | null, createdAt: number, expiresAt: number, settledAt: number | null, consumedAt: number | null) =>
+  db.insertInto('challenge').values({
+    id, national_id: nationalId, interaction_uid: interactionUid, client_id: clientId, client_name: clientName, mode, display_code: displayCode, candidates, delivery, context, state, reason,
+    device_id: deviceId, created_at: createdAt, expires_at: expiresAt, settled_at: settledAt, consumed_at: consumedAt,
+  }),
+);
+const challengeById = prepared((db, id: string) => db.selectFrom('challenge').selectAll().where('id', '=', id));
+const pendingOf = prepared((db, nationalId: string, now: number) =>
+  db.selectFrom('challenge').selectAll().where('national_id', '=', nationalId).where('state', '=', 'pending').where('expires_at', '>', now).orderBy('created_at', 'desc').limit(20),
+);
+const settleStatement = (overdue: boolean) =>
+  prepared((db, id: string, to: string, now: number, reason: string | null, deviceId: string | null) =>
+    db.updateTable('challenge').set({ state: to, settled_at: now, reason, device_id: deviceId }).where('id', '=', id).where('state', '=', 'pending').where('expires_at', overdue ? '<=' : '>', now),
+  );
+const settleOverdue = settleStatement(true);
+const settleInTime = settleStatement(false);
+const consumeApproved = prepared((db, id: string, now: number) =>
+  db.updateTable('challenge').set({ consumed_at: now }).where('id', '=', id).where('state', '=', 'approved').where('consumed_at', 'is', null),
+);
+
 export class SqlChallengeStore implements ChallengeStore {
   readonly #db: Db;
   constructor(db: Db) {
@@ -51,69 +73,27 @@ export class SqlChallengeStore implements ChallengeStore {
   }
 
   async create(c: Challenge): Promise<void> {
-    await this.#db.kysely
-      .insertInto('challenge')
-      .values({
-        id: c.id,
-        national_id: c.nationalId,
-        interaction_uid: c.interactionUid,
-        client_id: c.clientId,
-        client_name: c.clientName,
-        mode: c.mode,
-        display_code: c.displayCode,
-        candidates: JSON.stringify(c.candidates),
-        delivery: c.delivery,
-        context: JSON.stringify(c.context),
-        state: c.state,
-        reason: c.reason,
-        device_id: c.deviceId,
-        created_at: c.createdAt,
-        expires_at: c.expiresAt,
-        settled_at: c.settledAt,
-        consumed_at: c.consumedAt,
-      })
-      .execute();
+    await insertChallenge(this.#db, c.id, c.nationalId, c.interactionUid, c.clientId, c.clientName, c.mode, c.displayCode, JSON.stringify(c.candidates), c.delivery, JSON.stringify(c.context), c.state, c.reason, c.deviceId, c.createdAt, c.expiresAt, c.settledAt, c.consumedAt);
   }
 
   async get(id: string): Promise<Challenge | undefined> {
-    const row = await this.#db.kysely.selectFrom('challenge').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = (await challengeById(this.#db, id)).rows[0];
     return row && toRecord(row);
   }
 
   async listPending(nationalId: string, now: number): Promise<Challenge[]> {
-    const rows = await this.#db.kysely
-      .selectFrom('challenge')
-      .selectAll()
-      .where('national_id', '=', nationalId)
-      .where('state', '=', 'pending')
-      .where('expires_at', '>', now)
-      .orderBy('created_at', 'desc')
-      .limit(20)
-      .execute();
-    return rows.map(toRecord);
+    return (await pendingOf(this.#db, nationalId, now)).rows.map(toRecord);
   }
 
   async settle(id: string, to: Exclude<ChallengeState, 'pending'>, now: number, fields: SettleFields = {}): Promise<boolean> {
-    let query = this.#db.kysely
-      .updateTable('challenge')
-      .set({ state: to, settled_at: now, reason: fields.reason ?? null, device_id: fields.deviceId ?? null })
-      .where('id', '=', id)
-      .where('state', '=', 'pending');
     // Only the expiry itself may settle an overdue challenge: a late approval must lose.
-    query = to === 'expired' ? query.where('expires_at', '<=', now) : query.where('expires_at', '>', now);
-    const result = await query.executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+    const settle = to === 'expired' ? settleOverdue : settleInTime;
+    const result = await settle(this.#db, id, to, now, fields.reason ?? null, fields.deviceId ?? null);
+    return result.numAffectedRows === 1n;
   }
 
   async consume(id: string, now: number): Promise<boolean> {
-    const result = await this.#db.kysely
-      .updateTable('challenge')
-      .set({ consumed_at: now })
-      .where('id', '=', id)
-      .where('state', '=', 'approved')
-      .where('consumed_at', 'is', null)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+    return (await consumeApproved(this.#db, id, now)).numAffectedRows === 1n;
   }
 
   async expireDue(now: number): Promise<Array<Pick<Challenge, 'id' | 'nationalId'>>> {

@@ -1,4 +1,5 @@
 import type { Db } from '../store/db.ts';
+import { prepared } from '../store/prepared.ts';
 import type { DefenceBlockTable, DefenceEventTable } from '../store/schema.ts';
 
 /**
@@ -188,6 +189,12 @@ function toEvent(row: DefenceEventTable): DefenceEvent {
   };
 }
 
+// The statements of every login, built once (store/prepared.ts).
+const stateOf = prepared((db, nationalId: string) => db.selectFrom('defence_state').selectAll().where('national_id', '=', nationalId));
+const insertEvent = prepared((db, id: string, at: number, nationalId: string | null, kind: string, reasons: string, trusted: number, ip: string, prefix: string, browserId: string | null, place: string | null, challengeId: string | null) =>
+  db.insertInto('defence_event').values({ id, at, national_id: nationalId, kind, reasons, trusted, ip, prefix, browser_id: browserId, place, challenge_id: challengeId }),
+);
+
 /** The SQL store (SQLite or PostgreSQL): every write is one atomic statement. */
 export class SqlDefenceStore implements DefenceStore {
   readonly #db: Db;
@@ -254,7 +261,7 @@ export class SqlDefenceStore implements DefenceStore {
   }
 
   async getState(nationalId: string): Promise<ProfessionalState> {
-    const row = await this.#db.kysely.selectFrom('defence_state').selectAll().where('national_id', '=', nationalId).executeTakeFirst();
+    const row = (await stateOf(this.#db, nationalId)).rows[0];
     if (!row) return emptyState(nationalId);
     return {
       nationalId,
@@ -397,13 +404,7 @@ export class SqlDefenceStore implements DefenceStore {
   }
 
   async addEvent(e: DefenceEvent): Promise<void> {
-    await this.#db.kysely
-      .insertInto('defence_event')
-      .values({
-        id: e.id, at: e.at, national_id: e.nationalId, kind: e.kind, reasons: JSON.stringify(e.reasons), trusted: e.trusted ? 1 : 0,
-        ip: e.ip, prefix: e.prefix, browser_id: e.browserId, place: e.place, challenge_id: e.challengeId,
-      })
-      .execute();
+    await insertEvent(this.#db, e.id, e.at, e.nationalId, e.kind, JSON.stringify(e.reasons), e.trusted ? 1 : 0, e.ip, e.prefix, e.browserId, e.place, e.challengeId);
   }
 
   async events(nationalId: string, since: number, limit: number): Promise<DefenceEvent[]> {

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Db } from '../store/db.ts';
+import { prepared } from '../store/prepared.ts';
 import type { Database, DeviceTable, ActivationTable } from '../store/schema.ts';
 
 export type DeviceState = 'active' | 'locked' | 'revoked';
@@ -87,6 +88,13 @@ function toFlow(row: ActivationTable): ActivationFlow {
   };
 }
 
+// The statements of every signed device call, built once (store/prepared.ts).
+const deviceById = prepared((db, id: string) => db.selectFrom('device').selectAll().where('id', '=', id));
+const resetPinFailures = prepared((db, id: string, now: number) => db.updateTable('device').set({ pin_failures: 0, last_used_at: now }).where('id', '=', id).where('state', '=', 'active'));
+const insertNonce = prepared((db, deviceId: string, nonce: string, expiresAt: number) =>
+  db.insertInto('device_nonce').values({ device_id: deviceId, nonce, expires_at: expiresAt }).onConflict((oc) => oc.columns(['device_id', 'nonce']).doNothing()),
+);
+
 export class SqlDeviceStore implements DeviceStore {
   readonly #db: Db;
   constructor(db: Db) {
@@ -94,7 +102,7 @@ export class SqlDeviceStore implements DeviceStore {
   }
 
   async get(id: string): Promise<Device | undefined> {
-    const row = await this.#db.kysely.selectFrom('device').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = (await deviceById(this.#db, id)).rows[0];
     return row && toDevice(row);
   }
 
@@ -121,8 +129,7 @@ export class SqlDeviceStore implements DeviceStore {
 
   async recordPinSuccess(id: string, now: number): Promise<boolean> {
     // Conditional on `active`: a right PIN racing the wrong guesses that locked the device loses.
-    const result = await this.#db.kysely.updateTable('device').set({ pin_failures: 0, last_used_at: now }).where('id', '=', id).where('state', '=', 'active').executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+    return (await resetPinFailures(this.#db, id, now)).numAffectedRows === 1n;
   }
 
   async setState(id: string, state: DeviceState, now: number): Promise<boolean> {
@@ -140,12 +147,7 @@ export class SqlDeviceStore implements DeviceStore {
   }
 
   async rememberNonce(deviceId: string, nonce: string, expiresAt: number): Promise<boolean> {
-    const result = await this.#db.kysely
-      .insertInto('device_nonce')
-      .values({ device_id: deviceId, nonce, expires_at: expiresAt })
-      .onConflict((oc) => oc.columns(['device_id', 'nonce']).doNothing())
-      .executeTakeFirst();
-    return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+    return (await insertNonce(this.#db, deviceId, nonce, expiresAt)).numAffectedRows === 1n;
   }
 
   async purgeNonces(now: number): Promise<number> {

@@ -1,5 +1,6 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { Db } from '../store/db.ts';
+import { prepared } from '../store/prepared.ts';
 import type { Clock } from '../lib/clock.ts';
 
 /**
@@ -24,6 +25,15 @@ export interface OidcModelStore {
 
 const CLIENT_CACHE_MS = 5000;
 
+// The statements of every protocol request, built once (store/prepared.ts).
+const upsertModel = prepared((db, model: string, id: string, payload: string, grantId: string | null, userCode: string | null, uid: string | null, accountId: string | null, expiresAt: number | null) => {
+  const row = { payload, grant_id: grantId, user_code: userCode, uid, account_id: accountId, expires_at: expiresAt };
+  return db.insertInto('oidc_model').values({ model, id, consumed_at: null, ...row }).onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet(row));
+});
+const modelByColumn = (column: 'id' | 'uid' | 'user_code') =>
+  prepared((db, model: string, value: string) => db.selectFrom('oidc_model').select(['payload', 'expires_at', 'consumed_at']).where('model', '=', model).where(column, '=', value));
+const modelBy = { id: modelByColumn('id'), uid: modelByColumn('uid'), user_code: modelByColumn('user_code') };
+
 export class SqlOidcModelStore implements OidcModelStore {
   readonly #db: Db;
   readonly #clock: Clock;
@@ -37,19 +47,9 @@ export class SqlOidcModelStore implements OidcModelStore {
 
   async upsert(model: string, id: string, payload: AdapterPayload, expiresIn: number | undefined): Promise<void> {
     if (model === 'Client') this.#clients.delete(id);
-    const row = {
-      payload: JSON.stringify(payload),
-      grant_id: payload.grantId ?? null,
-      user_code: payload.userCode ?? null,
-      uid: payload.uid ?? null,
-      account_id: typeof payload.accountId === 'string' ? payload.accountId : null,
-      expires_at: expiresIn ? this.#clock.now() + expiresIn * 1000 : null,
-    };
-    await this.#db.kysely
-      .insertInto('oidc_model')
-      .values({ model, id, consumed_at: null, ...row })
-      .onConflict((oc) => oc.columns(['model', 'id']).doUpdateSet(row))
-      .execute();
+    const expiresAt = expiresIn ? this.#clock.now() + expiresIn * 1000 : null;
+    const accountId = typeof payload.accountId === 'string' ? payload.accountId : null;
+    await upsertModel(this.#db, model, id, JSON.stringify(payload), payload.grantId ?? null, payload.userCode ?? null, payload.uid ?? null, accountId, expiresAt);
   }
 
   async find(model: string, id: string): Promise<AdapterPayload | undefined> {
@@ -68,12 +68,7 @@ export class SqlOidcModelStore implements OidcModelStore {
   }
 
   async #one(model: string, column: 'id' | 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
-    const row = await this.#db.kysely
-      .selectFrom('oidc_model')
-      .select(['payload', 'expires_at', 'consumed_at'])
-      .where('model', '=', model)
-      .where(column, '=', value)
-      .executeTakeFirst();
+    const row = (await modelBy[column](this.#db, model, value)).rows[0];
     if (!row || (row.expires_at !== null && row.expires_at <= this.#clock.now())) return undefined;
     const payload = JSON.parse(row.payload) as AdapterPayload;
     return row.consumed_at === null ? payload : { ...payload, consumed: Math.floor(row.consumed_at / 1000) };

@@ -1,0 +1,31 @@
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { forEachBackend } from '../../test/support/backends.ts';
+import { randomId } from '../lib/crypto.ts';
+import { prepared } from './prepared.ts';
+
+const insertNonce = prepared((db, deviceId: string, nonce: string, expiresAt: number) =>
+  db.insertInto('device_nonce').values({ device_id: deviceId, nonce, expires_at: expiresAt }).onConflict((oc) => oc.columns(['device_id', 'nonce']).doNothing()),
+);
+// A constant of the query ('x-%') stays in place between the values.
+const noncesOf = prepared((db, deviceId: string, notBefore: number, limit: number) =>
+  db.selectFrom('device_nonce').select(['nonce', 'expires_at']).where('device_id', '=', deviceId).where('nonce', 'not like', 'x-%').where('expires_at', '>=', notBefore).orderBy('nonce').limit(limit),
+);
+
+forEachBackend('prepared statements', ({ db }) => {
+  it('binds each call its own values, keeps the constants, and reports affected rows', async () => {
+    const device = randomId();
+    for (const [nonce, at] of [['b', 20], ['a', 10], ['x-skipped', 30], ['c', 5]] as const) {
+      assert.equal((await insertNonce(db(), device, nonce, at)).numAffectedRows, 1n);
+    }
+    assert.equal((await insertNonce(db(), device, 'a', 99)).numAffectedRows ?? 0n, 0n, 'the conflict does nothing');
+    assert.deepEqual((await noncesOf(db(), device, 10, 10)).rows.map((r) => ({ ...r })), [{ nonce: 'a', expires_at: 10 }, { nonce: 'b', expires_at: 20 }]);
+    assert.deepEqual((await noncesOf(db(), device, 0, 1)).rows.map((r) => ({ ...r })), [{ nonce: 'a', expires_at: 10 }]);
+    assert.deepEqual((await noncesOf(db(), randomId(), 0, 10)).rows, []);
+  });
+
+  it('refuses, at its first use, a builder that does not pass a value through', async () => {
+    const wrong = prepared((kysely, id: string) => kysely.selectFrom('device').selectAll().where('id', '=', id.toUpperCase()));
+    await assert.rejects(wrong(db(), 'd1'), /value 0 does not reach the parameters/);
+  });
+});

@@ -1,0 +1,46 @@
+import { CompiledQuery, type Compilable, type Kysely, type QueryResult } from 'kysely';
+import type { Database } from './schema.ts';
+import type { Db, Dialect } from './db.ts';
+
+/**
+ * A statement that Kysely builds and compiles once per dialect, then runs with fresh values. Every
+ * login runs a few dozen small statements, and for those Kysely's building and compiling took
+ * longer than SQLite takes to run them (bench/login.ts --profile).
+ *
+ * `build` receives one stand-in per value and must pass each one through to Kysely untouched, in
+ * the same SQL whatever the values: no clause that depends on a value, no transformation of a
+ * value inside `build` (do it before the call). The first compilation checks every stand-in
+ * reached the statement's parameters.
+ *
+ *     const byId = prepared((db, id: string) => db.selectFrom('challenge').selectAll().where('id', '=', id));
+ *     const { rows } = await byId(this.#db, id);
+ */
+export function prepared<Args extends unknown[], Row>(build: (db: Kysely<Database>, ...args: Args) => Compilable<Row>): (db: Db, ...args: Args) => Promise<QueryResult<Row>> {
+  const compiled = new Map<Dialect, { sql: string; slots: Slot[] }>();
+  return async (db, ...args) => {
+    let statement = compiled.get(db.dialect);
+    if (!statement) {
+      statement = compile(db.kysely, build as (db: Kysely<Database>, ...args: unknown[]) => Compilable<Row>, args.length);
+      compiled.set(db.dialect, statement);
+    }
+    // A missing value is SQL NULL (Kysely would leave the column out, which a fixed statement cannot).
+    const parameters = statement.slots.map((slot) => ('arg' in slot ? (args[slot.arg] ?? null) : slot.value));
+    return db.kysely.executeQuery<Row>(CompiledQuery.raw(statement.sql, parameters));
+  };
+}
+
+/** A parameter of the compiled statement: one of the call's values, or a constant of the query. */
+type Slot = { arg: number } | { value: unknown };
+
+function compile(kysely: Kysely<Database>, build: (db: Kysely<Database>, ...args: unknown[]) => Compilable<unknown>, arity: number): { sql: string; slots: Slot[] } {
+  const standIns = Array.from({ length: arity }, (_, i) => `\u0000prepared-value-${i}\u0000`);
+  const { sql, parameters } = build(kysely, ...standIns).compile();
+  const slots = parameters.map((p): Slot => {
+    const arg = typeof p === 'string' ? standIns.indexOf(p) : -1;
+    return arg >= 0 ? { arg } : { value: p };
+  });
+  for (let i = 0; i < arity; i += 1) {
+    if (!slots.some((s) => 'arg' in s && s.arg === i)) throw new Error(`prepared statement: value ${i} does not reach the parameters of ${sql}`);
+  }
+  return { sql, slots };
+}
