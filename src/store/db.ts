@@ -16,6 +16,8 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface Db {
   kysely: Kysely<Database>;
   dialect: Dialect;
+  /** PostgreSQL's pool, for the statements run as named prepared statements (store/prepared.ts). */
+  pool?: pg.Pool;
   close(): Promise<void>;
 }
 
@@ -46,7 +48,7 @@ export function openDatabase(options: DbOptions): Db {
     // unhandled 'error' would kill the node): the query in flight fails, the pool drops the client.
     pool.on('connect', (client) => client.on('error', () => {}));
     const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    return { kysely, dialect: 'postgres', close: () => kysely.destroy() };
+    return { kysely, dialect: 'postgres', pool, close: () => kysely.destroy() };
   }
   let path = options.sqlitePath;
   if (!path) {

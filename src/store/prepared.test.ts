@@ -2,6 +2,7 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { forEachBackend } from '../../test/support/backends.ts';
 import { randomId } from '../lib/crypto.ts';
+import { sql, type Kysely } from 'kysely';
 import { prepared } from './prepared.ts';
 
 const insertNonce = prepared((db, deviceId: string, nonce: string, expiresAt: number) =>
@@ -22,6 +23,18 @@ forEachBackend('prepared statements', ({ db }) => {
     assert.deepEqual((await noncesOf(db(), device, 10, 10)).rows.map((r) => ({ ...r })), [{ nonce: 'a', expires_at: 10 }, { nonce: 'b', expires_at: 20 }]);
     assert.deepEqual((await noncesOf(db(), device, 0, 1)).rows.map((r) => ({ ...r })), [{ nonce: 'a', expires_at: 10 }]);
     assert.deepEqual((await noncesOf(db(), randomId(), 0, 10)).rows, []);
+  });
+
+  it('keeps working when a migration adds a column to a table it reads whole (rolling upgrade)', async () => {
+    const table = `t_${randomId(6).toLowerCase().replace(/[^a-z0-9]/g, '')}`;
+    await sql`create table ${sql.table(table)} (id text primary key, n integer)`.execute(db().kysely);
+    await sql`insert into ${sql.table(table)} values ('a', 1)`.execute(db().kysely);
+    const whole = prepared((kysely, id: string) => (kysely as unknown as Kysely<Record<string, { id: string; n: number }>>).selectFrom(table).selectAll().where('id', '=', id));
+    assert.equal((await whole(db(), 'a')).rows[0]?.n, 1);
+    await sql`alter table ${sql.table(table)} add column extra text`.execute(db().kysely);
+    await sql`update ${sql.table(table)} set extra = 'new'`.execute(db().kysely);
+    // Every connection of the pool may have prepared it: call more often than the pool is large.
+    for (let i = 0; i < 12; i += 1) assert.deepEqual({ ...(await whole(db(), 'a')).rows[0] }, { id: 'a', n: 1, extra: 'new' });
   });
 
   it('refuses, at its first use, a builder that does not pass a value through', async () => {
