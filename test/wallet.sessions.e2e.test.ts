@@ -98,6 +98,12 @@ for (const backend of backends) {
       assert.match(wallet.html, /Service de santé \(démo\)/);
       assert.match(wallet.html, /Cette session \(portefeuille\)/);
       // The session context comes from the approved challenge of that login.
+      const row = await t.vigie.db.kysely.selectFrom('provider_session_info').select(['challenge_id', 'browser']).where('session_uid', '=', attackerUid!).executeTakeFirstOrThrow();
+      assert.ok(row.challenge_id, 'the session names the challenge that opened it');
+      const opened = await t.vigie.db.kysely.selectFrom('challenge').select(['state', 'national_id', 'context']).where('id', '=', row.challenge_id).executeTakeFirstOrThrow();
+      assert.equal(opened.state, 'approved');
+      assert.equal(opened.national_id, DEMO_PRO.nationalId);
+      assert.equal(row.browser, (JSON.parse(opened.context) as { browser: string }).browser);
       const info = await t.vigie.wallet.sessions.list(DEMO_PRO.nationalId);
       assert.ok(info.every((s) => s.startedAt > 0 && s.lastUsedAt >= s.startedAt - 1000));
     });

@@ -14,6 +14,7 @@ import { challengePage, identifierPage, outcomePage } from './views.ts';
 import { describeBrowser } from './browser.ts';
 import { isDependencyDown } from '../http/errors.ts';
 import type { DefenceService } from '../defence/service.ts';
+import type { LoginContext } from '../wallet/store.ts';
 import { BROWSER_COOKIE, parseCookies, type TrustedBrowsers } from '../defence/trusted-browser.ts';
 
 export interface LoginRoutesDeps {
@@ -201,10 +202,13 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     // This browser completed a login for this professional: it is trusted from now on (defence/trusted-browser.ts).
     const browserId = parseCookies(request.headers.cookie).get(BROWSER_COOKIE);
     if (browserId && browserId === challenge.context.browserId) reply.header('set-cookie', trust.issue(outcome.accountId, browserId, clock.now()));
+    // The approved request's context rides along in the interaction's result (kept server-side):
+    // the wallet records where the session was opened from it (wallet/tracking.ts).
+    const loginContext: LoginContext = { challengeId: challenge.id, ip: challenge.context.ip, browser: challenge.context.browser ?? null, place: challenge.context.place ?? null };
     const redirectTo = await provider.interactionResult(
       request.raw,
       reply.raw,
-      { login: { accountId: outcome.accountId, acr: ACR_EIDAS1, amr: AMR_ECPS, remember: true } },
+      { login: { accountId: outcome.accountId, acr: ACR_EIDAS1, amr: AMR_ECPS, remember: true }, loginContext },
       { mergeWithLastSubmission: false },
     );
     return reply.redirect(redirectTo, 303);

@@ -99,8 +99,6 @@ export interface SessionInfoStore {
   record(input: { sessionUid: string; nationalId: string; at: number; ip: string | null; login: LoginContext }): Promise<void>;
   getMany(sessionUids: string[]): Promise<Map<string, SessionInfo>>;
   delete(sessionUid: string): Promise<void>;
-  /** The approved push challenge that finished this login interaction, if any. */
-  loginContext(interactionUid: string): Promise<LoginContext | undefined>;
   /** Forgets the context of sessions unused since `before`. */
   purge(before: number): Promise<number>;
 }
@@ -142,20 +140,6 @@ export class SqlSessionInfoStore implements SessionInfoStore {
 
   async delete(sessionUid: string): Promise<void> {
     await this.#db.kysely.deleteFrom('provider_session_info').where('session_uid', '=', sessionUid).execute();
-  }
-
-  async loginContext(interactionUid: string): Promise<LoginContext | undefined> {
-    const row = await this.#db.kysely
-      .selectFrom('challenge')
-      .select(['id', 'context'])
-      .where('interaction_uid', '=', interactionUid)
-      .where('state', '=', 'approved')
-      .orderBy('created_at', 'desc')
-      .limit(1)
-      .executeTakeFirst();
-    if (!row) return undefined;
-    const context = JSON.parse(row.context) as { ip?: string; browser?: string; place?: string | null };
-    return { challengeId: row.id, ip: context.ip ?? null, browser: context.browser ?? null, place: context.place ?? null };
   }
 
   async purge(before: number): Promise<number> {
