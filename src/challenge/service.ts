@@ -26,6 +26,8 @@ export interface SettledChallenge {
 }
 
 export type SettledObserver = (event: SettledChallenge) => Promise<void>;
+/** Told of a new challenge on the node that created it; starts its own work and returns at once. */
+export type CreatedObserver = (challenge: Challenge) => void;
 
 /** The challenge's life: creation, settlement by a device, expiry, single use by the login page. */
 export class ChallengeService {
@@ -35,6 +37,7 @@ export class ChallengeService {
   readonly #audit: AuditLog;
   readonly #ttlMs: number;
   readonly #observers: SettledObserver[] = [];
+  readonly #createdObservers = new Set<CreatedObserver>();
 
   constructor(deps: { store: ChallengeStore; bus: EventBus; clock: Clock; audit: AuditLog; ttlSeconds: number }) {
     this.#store = deps.store;
@@ -50,6 +53,15 @@ export class ChallengeService {
    */
   onSettled(observer: SettledObserver): void {
     this.#observers.push(observer);
+  }
+
+  /**
+   * Registers an observer of new challenges (the Web Push delivery). Unlike the bus's
+   * `challenge.created`, heard by every node, it runs once: on the node that created it.
+   */
+  onCreated(observer: CreatedObserver): () => void {
+    this.#createdObservers.add(observer);
+    return () => this.#createdObservers.delete(observer);
   }
 
   async start(input: StartChallenge): Promise<Challenge> {
@@ -79,6 +91,7 @@ export class ChallengeService {
       },
     });
     await this.#bus.publish('challenge.created', { challengeId: challenge.id, nationalId: input.nationalId, delivery: input.delivery });
+    for (const observer of this.#createdObservers) observer(challenge);
     return challenge;
   }
 

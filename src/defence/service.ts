@@ -175,7 +175,7 @@ export class DefenceService {
     const state = await this.#store.getState(attempt.nationalId);
     if (state.underAttackUntil > now) holds.push('under_attack');
     if (state.backoffUntil > now) holds.push('backoff');
-    if (holds.length === 0 && !(await this.#takeBudget(attempt.nationalId, now))) holds.push('budget');
+    if (holds.length === 0 && !(await this.#takeBudget(state, now))) holds.push('budget');
     if (holds.length === 0) await this.#countTowardsBreaker(now);
     return this.#challenge({ mode, delivery: holds.length ? 'silent' : 'push', trusted, holds, risk });
   }
@@ -380,9 +380,11 @@ export class DefenceService {
   }
 
   /** Takes one push from the professional's daily budget for untrusted browsers; false when spent. */
-  async #takeBudget(nationalId: string, now: number): Promise<boolean> {
+  async #takeBudget(read: ProfessionalState, now: number): Promise<boolean> {
+    // The state just read is the first guess; a lost compare-and-set reads it again.
+    let state = read;
     for (let attempt = 0; attempt < 8; attempt += 1) {
-      const state = await this.#store.getState(nationalId);
+      if (attempt > 0) state = await this.#store.getState(read.nationalId);
       const recent = state.pushTimes.filter((t) => t > now - DAY);
       if (recent.length >= this.#policy.untrustedPushesPerDay) return false;
       if (await this.#store.casState({ ...state, pushTimes: [...recent, now] }, now)) return true;

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../lib/clock.ts';
 import type { EventBus, EventMap } from '../events/bus.ts';
 import type { ChallengeService } from '../challenge/service.ts';
+import type { Challenge } from '../challenge/challenge.ts';
 import { viewChallenge } from '../device/routes.ts';
 import type { PushGateway } from './gateway.ts';
 import type { PushStore } from './store.ts';
@@ -21,8 +22,10 @@ const DELIVERY_RETENTION_MS = 24 * 3600_000;
  * - to the app while it is open: every stream of the professional on this node gets the
  *   request within milliseconds (`challenge`), and its end (`settled`);
  * - when it is closed: a Web Push (through the gateway) naming only the challenge id, to each
- *   active device with a subscription and no stream on this node; a delivery claim in the
- *   database makes each (challenge, device) push happen once even when several nodes hear the event.
+ *   active device with a subscription and no stream on this node, sent by the node that created
+ *   the challenge (the other nodes only feed their own streams, and read the challenge only when
+ *   they have one for that professional); a delivery claim in the database makes each
+ *   (challenge, device) push happen once.
  * Only challenges created with delivery `push` are delivered; `silent` ones wait for the app to
  * pull them (GET /device/v1/challenges) when it is opened.
  */
@@ -50,6 +53,7 @@ export class DeliveryHub {
     this.#unsubscribe = [
       this.#bus.subscribe('challenge.created', (event) => this.#track(this.#onCreated(event))),
       this.#bus.subscribe('challenge.settled', (event) => this.#onSettled(event)),
+      this.#challenges.onCreated((challenge) => this.#track(this.#webPush(challenge))),
     ];
   }
 
@@ -96,17 +100,18 @@ export class DeliveryHub {
 
   async #onCreated(event: EventMap['challenge.created']): Promise<void> {
     if (event.delivery !== 'push' || !event.nationalId) return;
+    const local = this.#streams.get(event.nationalId);
+    if (!local?.size) return;
     const challenge = await this.#challenges.get(event.challengeId);
     if (!challenge || challenge.state !== 'pending' || challenge.nationalId !== event.nationalId) return;
-    const local = this.#streams.get(event.nationalId) ?? new Set<DeviceStream>();
     const view = viewChallenge(challenge);
-    const streamed = new Set<string>();
-    for (const stream of local) {
-      stream.send('challenge', view);
-      streamed.add(stream.deviceId);
-    }
-    if (!this.#gateway) return;
-    const targets = await this.#push.forProfessional(event.nationalId);
+    for (const stream of local) stream.send('challenge', view);
+  }
+
+  async #webPush(challenge: Challenge): Promise<void> {
+    if (challenge.delivery !== 'push' || !challenge.nationalId || !this.#gateway) return;
+    const streamed = new Set([...(this.#streams.get(challenge.nationalId) ?? [])].map((s) => s.deviceId));
+    const targets = await this.#push.forProfessional(challenge.nationalId);
     const now = this.#clock.now();
     await Promise.all(
       targets
