@@ -7,6 +7,7 @@ import type { Config } from './config/index.ts';
 import { resolveKeys } from './config/secrets.ts';
 import { systemClock, type Clock } from './lib/clock.ts';
 import { migrate, openDatabase, type Db } from './store/db.ts';
+import { CookieKeys } from './oidc/cookie-keys.ts';
 import { SqlAuditLog } from './audit/log.ts';
 import type { EventBus } from './events/bus.ts';
 import { openShortLivedStores } from './store/short-lived.ts';
@@ -87,12 +88,13 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
   );
   const models = shortLived.models;
   const clients = new ClientRegistry(models);
+  const cookieKeys = new CookieKeys(keys.cookies);
   const provider = createProvider({
     issuer: config.issuer,
     models,
     directory,
     signingKeys: await loadSigningKeys(db, keys.seal, clock),
-    cookieKeys: keys.cookies,
+    cookieKeys,
     sessionTtlSeconds: config.sessionTtlHours * 3600,
     trustProxy: config.trustProxy,
     allowLoopbackCallbacks: !config.production,
@@ -148,7 +150,7 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
     trustProxy: config.trustProxy,
     provider,
     plugins: [
-      (instance) => loginRoutes(instance, { provider, login, bus, clock, csrfKey: keys.csrf, defence, trust }),
+      (instance) => loginRoutes(instance, { provider, cookieKeys, login, bus, clock, csrfKey: keys.csrf, defence, trust }),
       (instance) => defenceRoutes(instance, { devices, defence, clock }),
       (instance) => metricsRoutes(instance, { metrics, token: config.metricsToken }),
       (instance) => deviceRoutes(instance, { devices, challenges, issuer: config.issuer, clock }),

@@ -124,11 +124,22 @@ describe('OIDC protocol features', () => {
     for (const c of challenges) await device.deny(c.id, 'refused');
   });
 
-  it('refuses the live status of a challenge to a browser without the interaction cookie', async () => {
+  it('refuses a challenge\'s page, status, stream and continuation to a browser without its signed interaction cookie', async () => {
     const login = await startBrowserLogin(t);
-    const stranger = await fetch(`${login.challengeUrl}/status`);
-    assert.equal(stranger.status, 400);
+    const other = await startBrowserLogin(t);
+    const uid = decodeURIComponent(login.challengeUrl.pathname.split('/')[2]!);
+    const forged = `_interaction=${uid}; _interaction.sig=${'A'.repeat(43)}`;
+    const unsigned = `_interaction=${uid}`;
+    for (const path of ['', '/status', '/events']) {
+      assert.equal((await fetch(`${login.challengeUrl}${path}`)).status, 400, `no cookie: ${path}`);
+      for (const cookie of [forged, unsigned]) assert.equal((await fetch(`${login.challengeUrl}${path}`, { headers: { cookie } })).status, 400, `${cookie}: ${path}`);
+      // Another login's browser holds a valid cookie, for its own interaction only.
+      assert.equal((await request(other.jar, `${login.challengeUrl}${path}`)).status, 400, `another browser: ${path}`);
+    }
+    const continued = await request(other.jar, `${login.challengeUrl}/continue`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'csrf=x' });
+    assert.equal(continued.status, 400);
+    assert.equal((await request(login.jar, `${login.challengeUrl}/status`)).status, 200, 'its own browser still follows it');
     const { challenges } = (await device.listChallenges()).body;
-    await device.deny(challenges[0]!.id, 'refused');
+    for (const c of challenges) await device.deny(c.id, 'refused');
   });
 });

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
 import { z } from 'zod';
 import { keyedHash, constantTimeEqual } from '../lib/crypto.ts';
-import { commonErrors, VigieError } from '../lib/errors.ts';
+import { VigieError } from '../lib/errors.ts';
 import { parse } from '../http/errors.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { EventBus } from '../events/bus.ts';
@@ -15,10 +15,12 @@ import { describeBrowser } from './browser.ts';
 import { isDependencyDown } from '../http/errors.ts';
 import type { DefenceService } from '../defence/service.ts';
 import type { LoginContext } from '../wallet/store.ts';
+import type { CookieKeys } from '../oidc/cookie-keys.ts';
 import { BROWSER_COOKIE, parseCookies, type TrustedBrowsers } from '../defence/trusted-browser.ts';
 
 export interface LoginRoutesDeps {
   provider: Provider;
+  cookieKeys: CookieKeys;
   login: LoginService;
   bus: EventBus;
   clock: Clock;
@@ -33,6 +35,14 @@ const csrfForm = z.object({ csrf: z.string().max(128).default('') });
 const identifierForm = csrfForm.extend({ nationalId: z.string().max(64).default('') });
 
 const SSE_HEARTBEAT_MS = 15_000;
+
+const interactionExpired = () => new VigieError('INTERACTION_EXPIRED', 400, 'Cette demande de connexion a expiré. Retournez sur le service et recommencez.');
+
+/** An interaction that cannot be loaded has expired, unless its store is down (503, http/errors.ts). */
+function expiredUnlessDown(error: unknown): never {
+  if (isDependencyDown(error)) throw error;
+  throw interactionExpired();
+}
 
 /** Login page ("mire de connexion"): identifier → push challenge → live status → finish the interaction. */
 export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): Promise<void> {
@@ -52,25 +62,34 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
 
   /** The interaction behind this browser's cookie; the cookie is what binds a login to its browser. */
   async function interaction(request: FastifyRequest, reply: FastifyReply, uid: string) {
-    let details;
-    try {
-      details = await provider.interactionDetails(request.raw, reply.raw);
-    } catch (error) {
-      // A store that is down is not an expired login: 503, try again (http/errors.ts).
-      if (isDependencyDown(error)) throw error;
-      throw new VigieError('INTERACTION_EXPIRED', 400, 'Cette demande de connexion a expiré. Retournez sur le service et recommencez.');
-    }
-    if (details.uid !== uid) throw new VigieError('INTERACTION_EXPIRED', 400, 'Cette demande de connexion a expiré. Retournez sur le service et recommencez.');
+    const details = await provider.interactionDetails(request.raw, reply.raw).catch(expiredUnlessDown);
+    if (details.uid !== uid) throw interactionExpired();
     const clientId = String(details.params.client_id);
     const client = await provider.Client.find(clientId);
     return { details, clientId, clientName: client?.clientName ?? clientId };
   }
 
-  async function challengeFor(request: FastifyRequest, reply: FastifyReply): Promise<{ uid: string; challenge: Challenge }> {
+  /**
+   * Whether this browser holds interaction `uid`: oidc-provider's signed interaction cookie names
+   * it. The challenge's page, status polls and live stream check only this, not the interaction
+   * record (one read less on each, and polls are frequent); finishing the login loads it.
+   */
+  function requireInteractionCookie(request: FastifyRequest, uid: string): void {
+    const name = provider.cookieName('interaction');
+    const cookies = parseCookies(request.headers.cookie);
+    const value = cookies.get(name);
+    const signature = cookies.get(`${name}.sig`);
+    if (value !== uid || signature === undefined || !deps.cookieKeys.verify(`${name}=${value}`, signature)) {
+      throw interactionExpired();
+    }
+  }
+
+  async function challengeFor(request: FastifyRequest): Promise<{ uid: string; challenge: Challenge }> {
     const { uid, cid } = parse(challengeParams, request.params);
-    await interaction(request, reply, uid);
+    requireInteractionCookie(request, uid);
     const challenge = await login.challengeOf(uid, cid);
-    if (!challenge) throw commonErrors.NOT_FOUND({ message: 'Demande inconnue.' });
+    // Gone from the store (purged, or lost with a restarted Redis): for this browser, the login expired.
+    if (!challenge) throw interactionExpired();
     return { uid, challenge };
   }
 
@@ -120,7 +139,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
   });
 
   app.get('/interaction/:uid/challenge/:cid', async (request, reply) => {
-    const { uid, challenge } = await challengeFor(request, reply);
+    const { uid, challenge } = await challengeFor(request);
     if (challenge.state !== 'pending') return html(reply, outcomePage(challenge.state, base(uid)));
     const path = `${base(uid)}/challenge/${encodeURIComponent(challenge.id)}`;
     return html(
@@ -138,13 +157,13 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
   });
 
   app.get('/interaction/:uid/challenge/:cid/status', async (request, reply) => {
-    const { challenge } = await challengeFor(request, reply);
+    const { challenge } = await challengeFor(request);
     reply.header('cache-control', 'no-store');
     return { state: challenge.state, expiresAt: challenge.expiresAt };
   });
 
   app.get('/interaction/:uid/challenge/:cid/events', async (request, reply) => {
-    const { challenge } = await challengeFor(request, reply);
+    const { challenge } = await challengeFor(request);
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
@@ -194,7 +213,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
   });
 
   app.post('/interaction/:uid/challenge/:cid/continue', async (request, reply) => {
-    const { uid, challenge } = await challengeFor(request, reply);
+    const { uid, challenge } = await challengeFor(request);
     checkCsrf(uid, parse(csrfForm, request.body ?? {}).csrf);
     if (challenge.state === 'pending') return reply.redirect(`${base(uid)}/challenge/${encodeURIComponent(challenge.id)}`, 303);
     const outcome = await login.complete(challenge);
@@ -205,12 +224,9 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     // The approved request's context rides along in the interaction's result (kept server-side):
     // the wallet records where the session was opened from it (wallet/tracking.ts).
     const loginContext: LoginContext = { challengeId: challenge.id, ip: challenge.context.ip, browser: challenge.context.browser ?? null, place: challenge.context.place ?? null };
-    const redirectTo = await provider.interactionResult(
-      request.raw,
-      reply.raw,
-      { login: { accountId: outcome.accountId, acr: ACR_EIDAS1, amr: AMR_ECPS, remember: true }, loginContext },
-      { mergeWithLastSubmission: false },
-    );
+    const redirectTo = await provider
+      .interactionResult(request.raw, reply.raw, { login: { accountId: outcome.accountId, acr: ACR_EIDAS1, amr: AMR_ECPS, remember: true }, loginContext }, { mergeWithLastSubmission: false })
+      .catch(expiredUnlessDown);
     return reply.redirect(redirectTo, 303);
   });
 

@@ -3,7 +3,7 @@ import type { JWK } from 'jose';
 import type { DirectoryStore } from '../directory/store.ts';
 import { claimsFor } from '../directory/claims.ts';
 import type { OidcModelStore } from './adapter.ts';
-import { CookieKeys } from './cookie-keys.ts';
+import type { CookieKeys } from './cookie-keys.ts';
 import { adapterFactory } from './adapter.ts';
 import { html, page, raw } from '../http/html.ts';
 
@@ -35,7 +35,8 @@ export interface ProviderDeps {
   models: OidcModelStore;
   directory: DirectoryStore;
   signingKeys: JWK[];
-  cookieKeys: string[];
+  /** Signs oidc-provider's cookies; the login pages check the interaction cookie with it too. */
+  cookieKeys: CookieKeys;
   sessionTtlSeconds: number;
   trustProxy: boolean;
   /** Lets back-channel logout reach services on this machine (development and tests only). */
@@ -96,7 +97,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   const configuration: Configuration = {
     adapter: adapterFactory(deps.models),
     jwks: { keys: deps.signingKeys as never },
-    cookies: { keys: new CookieKeys(deps.cookieKeys), long: { signed: true, httpOnly: true, sameSite: 'lax' }, short: { signed: true, httpOnly: true, sameSite: 'lax' } },
+    cookies: { keys: deps.cookieKeys, long: { signed: true, httpOnly: true, sameSite: 'lax' }, short: { signed: true, httpOnly: true, sameSite: 'lax' } },
     ...settings,
     features: { ...settings.features, rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource } },
     async findAccount(_ctx, sub) {
