@@ -113,6 +113,30 @@ describe('OIDC protocol features', () => {
     assert.equal(states.at(-1), 'approved');
   });
 
+  it('caps the live streams of one challenge (3 per node); a closed one frees its place', async () => {
+    const login = await startBrowserLogin(t);
+    const open = async () => {
+      const controller = new AbortController();
+      const response = await request(login.jar, `${login.challengeUrl}/events`, { signal: controller.signal });
+      return { status: response.status, retryAfter: response.headers.get('retry-after'), close: () => controller.abort() };
+    };
+    const streams = [await open(), await open(), await open()];
+    assert.deepEqual(streams.map((s) => s.status), [200, 200, 200]);
+    const refused = await open();
+    assert.equal(refused.status, 429);
+    assert.equal(refused.retryAfter, '5');
+    streams[0]!.close();
+    let again = await open();
+    for (let i = 0; again.status === 429 && i < 50; i += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      again = await open();
+    }
+    assert.equal(again.status, 200);
+    for (const s of [...streams, again]) s.close();
+    const { challenges } = (await device.listChallenges()).body;
+    for (const c of challenges) await device.deny(c.id, 'refused');
+  });
+
   it('answers malformed login-page input with 400, never a server error', async () => {
     const login = await startBrowserLogin(t);
     const long = await request(login.jar, `${t.issuer}/interaction/${'u'.repeat(80)}`, { headers: { accept: 'application/json' } });

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
 import { z } from 'zod';
 import { keyedHash, constantTimeEqual } from '../lib/crypto.ts';
-import { VigieError } from '../lib/errors.ts';
+import { commonErrors, VigieError } from '../lib/errors.ts';
 import { parse } from '../http/errors.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { EventBus } from '../events/bus.ts';
@@ -35,6 +35,8 @@ const csrfForm = z.object({ csrf: z.string().max(128).default('') });
 const identifierForm = csrfForm.extend({ nationalId: z.string().max(64).default('') });
 
 const SSE_HEARTBEAT_MS = 15_000;
+/** A login page needs one stream (two while it reconnects); more, per node, is someone hoarding them. */
+const MAX_STREAMS_PER_CHALLENGE = 3;
 
 const interactionExpired = () => new VigieError('INTERACTION_EXPIRED', 400, 'Cette demande de connexion a expiré. Retournez sur le service et recommencez.');
 
@@ -59,6 +61,8 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     if (!constantTimeEqual(csrfFor(uid), token)) throw new VigieError('CSRF_INVALID', 403, 'Le formulaire a expiré. Rechargez la page et recommencez.');
   };
   const base = (uid: string) => `/interaction/${encodeURIComponent(uid)}`;
+  /** Live streams open on this node, by challenge. */
+  const openStreams = new Map<string, number>();
 
   /** The interaction behind this browser's cookie; the cookie is what binds a login to its browser. */
   async function interaction(request: FastifyRequest, reply: FastifyReply, uid: string) {
@@ -164,6 +168,15 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
 
   app.get('/interaction/:uid/challenge/:cid/events', async (request, reply) => {
     const { challenge } = await challengeFor(request);
+    const open = openStreams.get(challenge.id) ?? 0;
+    // Refused streams fall back to the page's polling (login.js): nothing breaks for a real page.
+    if (open >= MAX_STREAMS_PER_CHALLENGE) throw commonErrors.RATE_LIMITED({ message: 'Trop de connexions ouvertes pour cette demande.', headers: { 'retry-after': '5' } });
+    openStreams.set(challenge.id, open + 1);
+    reply.raw.once('close', () => {
+      const left = (openStreams.get(challenge.id) ?? 1) - 1;
+      if (left > 0) openStreams.set(challenge.id, left);
+      else openStreams.delete(challenge.id);
+    });
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
