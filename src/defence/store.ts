@@ -191,6 +191,32 @@ function toEvent(row: DefenceEventTable): DefenceEvent {
 
 // The statements of every login, built once (store/prepared.ts).
 const stateOf = prepared((db, nationalId: string) => db.selectFrom('defence_state').selectAll().where('national_id', '=', nationalId));
+const updateState = prepared((db, strikes: number, backoffUntil: number, underAttackUntil: number, pushTimes: string, version: number, updatedAt: number, nationalId: string, expectedVersion: number) =>
+  db.updateTable('defence_state')
+    .set({ strikes, backoff_until: backoffUntil, under_attack_until: underAttackUntil, push_times: pushTimes, version, updated_at: updatedAt })
+    .where('national_id', '=', nationalId)
+    .where('version', '=', expectedVersion),
+);
+// One statement for every request: a NULL professional or browser id matches nothing (`= NULL`).
+const blocksMatching = prepared((db, now: number, prefix: string, nationalId: string | null, browserId: string | null) =>
+  db.selectFrom('defence_block')
+    .selectAll()
+    .where('lifted_at', 'is', null)
+    .where('expires_at', '>', now)
+    .where((eb) =>
+      eb.or([
+        eb.and([eb('scope', '=', 'global'), eb('prefix', '=', prefix)]),
+        eb.and([eb('scope', '=', 'professional'), eb('national_id', '=', nationalId), eb.or([eb('prefix', '=', prefix), eb('browser_id', '=', browserId)])]),
+      ]),
+    ),
+);
+const signalsSince = prepared((db, since: number, prefix: string, browserId: string | null) =>
+  db.selectFrom('defence_signal')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('at', '>=', since)
+    .where((eb) => eb.or([eb('prefix', '=', prefix), eb('browser_id', '=', browserId)])),
+);
+const settingsOf = prepared((db, nationalId: string) => db.selectFrom('notification_settings').selectAll().where('national_id', '=', nationalId));
 const insertEvent = prepared((db, id: string, at: number, nationalId: string | null, kind: string, reasons: string, trusted: number, ip: string, prefix: string, browserId: string | null, place: string | null, challengeId: string | null) =>
   db.insertInto('defence_event').values({ id, at, national_id: nationalId, kind, reasons, trusted, ip, prefix, browser_id: browserId, place, challenge_id: challengeId }),
 );
@@ -290,13 +316,8 @@ export class SqlDefenceStore implements DefenceStore {
         .executeTakeFirst();
       return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
     }
-    const result = await this.#db.kysely
-      .updateTable('defence_state')
-      .set(values)
-      .where('national_id', '=', next.nationalId)
-      .where('version', '=', next.version)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+    const updated = await updateState(this.#db, values.strikes, values.backoff_until, values.under_attack_until, values.push_times, values.version, values.updated_at, next.nationalId, next.version);
+    return updated.numAffectedRows === 1n;
   }
 
   async addBlock(b: Block): Promise<void> {
@@ -310,22 +331,7 @@ export class SqlDefenceStore implements DefenceStore {
   }
 
   async matchingBlocks(query: { nationalId: string | null; prefix: string; browserId: string | null }, now: number): Promise<Block[]> {
-    const rows = await this.#db.kysely
-      .selectFrom('defence_block')
-      .selectAll()
-      .where('lifted_at', 'is', null)
-      .where('expires_at', '>', now)
-      .where((eb) => {
-        const ors = [eb.and([eb('scope', '=', 'global'), eb('prefix', '=', query.prefix)])];
-        if (query.nationalId) {
-          const source = [eb('prefix', '=', query.prefix)];
-          if (query.browserId) source.push(eb('browser_id', '=', query.browserId));
-          ors.push(eb.and([eb('scope', '=', 'professional'), eb('national_id', '=', query.nationalId), eb.or(source)]));
-        }
-        return eb.or(ors);
-      })
-      .execute();
-    return rows.map(toBlock);
+    return (await blocksMatching(this.#db, now, query.prefix, query.nationalId, query.browserId || null)).rows.map(toBlock);
   }
 
   async listBlocks(options: { now: number; includeInactive?: boolean; limit?: number }): Promise<Block[]> {
@@ -355,13 +361,7 @@ export class SqlDefenceStore implements DefenceStore {
   }
 
   async countSignals(query: { prefix: string; browserId: string | null; since: number }): Promise<number> {
-    const row = await this.#db.kysely
-      .selectFrom('defence_signal')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('at', '>=', query.since)
-      .where((eb) => (query.browserId ? eb.or([eb('prefix', '=', query.prefix), eb('browser_id', '=', query.browserId)]) : eb('prefix', '=', query.prefix)))
-      .executeTakeFirst();
-    return Number(row?.n ?? 0);
+    return Number((await signalsSince(this.#db, query.since, query.prefix, query.browserId || null)).rows[0]?.n ?? 0);
   }
 
   async distinctReporters(prefix: string, since: number): Promise<number> {
@@ -389,7 +389,7 @@ export class SqlDefenceStore implements DefenceStore {
   }
 
   async getSettings(nationalId: string): Promise<NotificationSettings> {
-    const row = await this.#db.kysely.selectFrom('notification_settings').selectAll().where('national_id', '=', nationalId).executeTakeFirst();
+    const row = (await settingsOf(this.#db, nationalId)).rows[0];
     if (!row) return { ...DEFAULT_SETTINGS };
     return { pushEnabled: row.push_enabled === 1, quietUntil: row.quiet_until === null ? null : Number(row.quiet_until), updatedAt: Number(row.updated_at) };
   }

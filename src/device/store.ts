@@ -90,6 +90,7 @@ function toFlow(row: ActivationTable): ActivationFlow {
 
 // The statements of every signed device call, built once (store/prepared.ts).
 const deviceById = prepared((db, id: string) => db.selectFrom('device').selectAll().where('id', '=', id));
+const devicesOf = prepared((db, nationalId: string) => db.selectFrom('device').selectAll().where('national_id', '=', nationalId).orderBy('created_at'));
 const resetPinFailures = prepared((db, id: string, now: number) => db.updateTable('device').set({ pin_failures: 0, last_used_at: now }).where('id', '=', id).where('state', '=', 'active'));
 const insertNonce = prepared((db, deviceId: string, nonce: string, expiresAt: number) =>
   db.insertInto('device_nonce').values({ device_id: deviceId, nonce, expires_at: expiresAt }).onConflict((oc) => oc.columns(['device_id', 'nonce']).doNothing()),
@@ -107,8 +108,7 @@ export class SqlDeviceStore implements DeviceStore {
   }
 
   async listByProfessional(nationalId: string): Promise<Device[]> {
-    const rows = await this.#db.kysely.selectFrom('device').selectAll().where('national_id', '=', nationalId).orderBy('created_at').execute();
-    return rows.map(toDevice);
+    return (await devicesOf(this.#db, nationalId)).rows.map(toDevice);
   }
 
   async recordPinFailure(id: string, max: number, now: number): Promise<{ failures: number; locked: boolean }> {

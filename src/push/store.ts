@@ -1,4 +1,5 @@
 import type { Db } from '../store/db.ts';
+import { prepared } from '../store/prepared.ts';
 import type { PushTarget } from './gateway.ts';
 
 /** Web Push subscriptions (one per device) and the claims that make each delivery happen once. */
@@ -12,6 +13,15 @@ export interface PushStore {
   claimDelivery(challengeId: string, deviceId: string, now: number): Promise<boolean>;
   purgeDeliveries(before: number): Promise<number>;
 }
+
+// Run for every pushed challenge, built once (store/prepared.ts).
+const subscriptionsOf = prepared((db, nationalId: string) =>
+  db.selectFrom('push_subscription')
+    .innerJoin('device', 'device.id', 'push_subscription.device_id')
+    .select(['push_subscription.device_id', 'push_subscription.endpoint', 'push_subscription.p256dh', 'push_subscription.auth'])
+    .where('device.national_id', '=', nationalId)
+    .where('device.state', '=', 'active'),
+);
 
 export class SqlPushStore implements PushStore {
   readonly #db: Db;
@@ -37,13 +47,7 @@ export class SqlPushStore implements PushStore {
   }
 
   async forProfessional(nationalId: string): Promise<PushTarget[]> {
-    const rows = await this.#db.kysely
-      .selectFrom('push_subscription')
-      .innerJoin('device', 'device.id', 'push_subscription.device_id')
-      .select(['push_subscription.device_id', 'push_subscription.endpoint', 'push_subscription.p256dh', 'push_subscription.auth'])
-      .where('device.national_id', '=', nationalId)
-      .where('device.state', '=', 'active')
-      .execute();
+    const { rows } = await subscriptionsOf(this.#db, nationalId);
     return rows.map((r) => ({ deviceId: r.device_id, endpoint: r.endpoint, p256dh: r.p256dh, auth: r.auth }));
   }
 

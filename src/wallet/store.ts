@@ -1,4 +1,5 @@
 import type { Db } from '../store/db.ts';
+import { prepared } from '../store/prepared.ts';
 import type { ContactChangeTable, LogoutDeliveryTable } from '../store/schema.ts';
 import type { ContactChange, ContactChangeState, ContactKind } from './contacts.ts';
 
@@ -103,6 +104,13 @@ export interface SessionInfoStore {
   purge(before: number): Promise<number>;
 }
 
+// Run on every authorization, built once (store/prepared.ts).
+const recordSessionUse = prepared((db, sessionUid: string, nationalId: string, ip: string | null, browser: string | null, place: string | null, challengeId: string | null, at: number, lastIp: string | null) =>
+  db.insertInto('provider_session_info')
+    .values({ session_uid: sessionUid, national_id: nationalId, ip, browser, place, challenge_id: challengeId, created_at: at, last_used_at: at, last_ip: lastIp })
+    .onConflict((oc) => oc.column('session_uid').doUpdateSet({ last_used_at: at, last_ip: lastIp })),
+);
+
 export class SqlSessionInfoStore implements SessionInfoStore {
   readonly #db: Db;
   constructor(db: Db) {
@@ -110,21 +118,8 @@ export class SqlSessionInfoStore implements SessionInfoStore {
   }
 
   async record(input: { sessionUid: string; nationalId: string; at: number; ip: string | null; login: LoginContext }): Promise<void> {
-    await this.#db.kysely
-      .insertInto('provider_session_info')
-      .values({
-        session_uid: input.sessionUid,
-        national_id: input.nationalId,
-        ip: input.login.ip,
-        browser: input.login.browser,
-        place: input.login.place,
-        challenge_id: input.login.challengeId,
-        created_at: input.at,
-        last_used_at: input.at,
-        last_ip: input.ip,
-      })
-      .onConflict((oc) => oc.column('session_uid').doUpdateSet({ last_used_at: input.at, last_ip: input.ip }))
-      .execute();
+    const { login } = input;
+    await recordSessionUse(this.#db, input.sessionUid, input.nationalId, login.ip, login.browser, login.place, login.challengeId, input.at, input.ip);
   }
 
   async getMany(sessionUids: string[]): Promise<Map<string, SessionInfo>> {
