@@ -62,6 +62,22 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[1]) - tonumber(ARG
 return out
 `);
 
+// KEYS: the professional's index. ARGV: the challenge key prefix, how many ids to look at.
+// One round trip: the pending challenges' hashes, newest first; settled or vanished ones leave the index.
+const LIST_PENDING = new LuaScript(`
+local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', '-inf', 'LIMIT', 0, tonumber(ARGV[2]))
+local pending = {}
+for _, id in ipairs(ids) do
+  local key = ARGV[1] .. id
+  if redis.call('HGET', key, 'state') == 'pending' then
+    pending[#pending + 1] = redis.call('HGETALL', key)
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return pending
+`);
+
 const PURGE = new LuaScript(`
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, 1000)
 local deleted = 0
@@ -129,21 +145,14 @@ export class RedisChallengeStore implements ChallengeStore {
   }
 
   async listPending(nationalId: string, now: number): Promise<Challenge[]> {
-    const index = this.#ofProfessional(nationalId);
-    const ids = await this.#redis.client.zrevrangebyscore(index, '+inf', '-inf', 'LIMIT', 0, 4 * LIST_LIMIT);
-    if (!ids.length) return [];
-    const read = this.#redis.client.pipeline();
-    for (const id of ids) read.hgetall(this.#key(id));
-    const rows = (await exec(read)) as Array<Record<string, string>>;
+    const rows = (await LIST_PENDING.run(this.#redis.client, [this.#ofProfessional(nationalId)], [this.#key(''), 4 * LIST_LIMIT])) as string[][];
     const pending: Challenge[] = [];
-    const stale: string[] = [];
-    ids.forEach((id, i) => {
-      const challenge = toChallenge(rows[i] ?? {});
-      if (!challenge || challenge.state !== 'pending') stale.push(id);
-      else if (challenge.expiresAt > now) pending.push(challenge);
-    });
-    // Settled or vanished entries leave the index as they are met.
-    if (stale.length) await this.#redis.client.zrem(index, ...stale);
+    for (const flat of rows) {
+      const row: Record<string, string> = {};
+      for (let i = 0; i + 1 < flat.length; i += 2) row[flat[i]!] = flat[i + 1]!;
+      const challenge = toChallenge(row);
+      if (challenge && challenge.expiresAt > now) pending.push(challenge);
+    }
     return pending.slice(0, LIST_LIMIT);
   }
 
