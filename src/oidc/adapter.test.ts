@@ -111,6 +111,23 @@ forEachStoreBackend('OidcModelStore', ({ db, redis, memory }) => {
     assert.equal(await store().purgeExpired(), 0);
   });
 
+  it('clients are cached per node: this node\'s changes are seen at once, another writer\'s after the delay', async () => {
+    const clients = store();
+    const id = `client-${randomId(4)}`;
+    assert.equal(await clients.find('Client', id), undefined);
+    await db().kysely.insertInto('oidc_model').values({ model: 'Client', id, payload: JSON.stringify({ client_id: id, client_name: 'A' }), grant_id: null, user_code: null, uid: null, account_id: null, expires_at: null, consumed_at: null }).execute();
+    assert.equal((await clients.find('Client', id))?.client_name, 'A', 'an unknown id is not remembered as unknown');
+    await db().kysely.updateTable('oidc_model').set({ payload: JSON.stringify({ client_id: id, client_name: 'B' }) }).where('id', '=', id).execute();
+    assert.equal((await clients.find('Client', id))?.client_name, 'A', 'another writer is seen after the cache delay');
+    const copy = await clients.find('Client', id);
+    copy!.client_name = 'mutated by a caller';
+    assert.equal((await clients.find('Client', id))?.client_name, 'A', 'callers get copies');
+    await clients.upsert('Client', id, { client_id: id, client_name: 'C' }, undefined);
+    assert.equal((await clients.find('Client', id))?.client_name, 'C');
+    await clients.destroy('Client', id);
+    assert.equal(await clients.find('Client', id), undefined);
+  });
+
   if (memory) {
     it('in memory, purgeExpired forgets expired short-lived models with their lookups; a new writer of a uid wins it', async () => {
       const own = new MemoryOidcModelStore(clock);

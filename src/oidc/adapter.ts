@@ -23,7 +23,8 @@ export interface OidcModelStore {
   destroyByAccount(accountId: string): Promise<number>;
 }
 
-const CLIENT_CACHE_MS = 5000;
+/** Registered services change rarely and are read ~7 times per login: each node keeps them this long. */
+export const CLIENT_CACHE_MS = 10_000;
 
 // The statements of every protocol request, built once (store/prepared.ts).
 const upsertModel = prepared((db, model: string, id: string, payload: string, grantId: string | null, userCode: string | null, uid: string | null, accountId: string | null, expiresAt: number | null) => {
@@ -37,9 +38,9 @@ const modelBy = { id: modelByColumn('id'), uid: modelByColumn('uid'), user_code:
 export class SqlOidcModelStore implements OidcModelStore {
   readonly #db: Db;
   readonly #clock: Clock;
-  // Every protocol request reads its client several times; registrations change rarely, so a
-  // few seconds of staleness on other nodes is an acceptable price (this node sees writes at once).
-  readonly #clients = new Map<string, { payload: AdapterPayload | undefined; until: number }>();
+  // A change made on another node (or by `vigie clients`) applies here within CLIENT_CACHE_MS;
+  // this node's own writes at once. Unknown ids are not cached.
+  readonly #clients = new Map<string, { payload: AdapterPayload; until: number }>();
   constructor(db: Db, clock: Clock) {
     this.#db = db;
     this.#clock = clock;
@@ -56,11 +57,15 @@ export class SqlOidcModelStore implements OidcModelStore {
     if (model !== 'Client') return this.#one(model, 'id', id);
     const now = Date.now();
     const cached = this.#clients.get(id);
-    if (cached && cached.until > now) return cached.payload;
+    if (cached && cached.until > now) return { ...cached.payload };
     const payload = await this.#one(model, 'id', id);
-    if (this.#clients.size > 1000) this.#clients.clear();
+    if (!payload) {
+      this.#clients.delete(id);
+      return undefined;
+    }
+    if (this.#clients.size >= 1000) this.#clients.clear();
     this.#clients.set(id, { payload, until: now + CLIENT_CACHE_MS });
-    return payload;
+    return { ...payload };
   }
 
   async findBy(model: string, column: 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {

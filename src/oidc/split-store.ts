@@ -17,19 +17,14 @@ export type ShortLivedModelStore = Pick<OidcModelStore, 'upsert' | 'find' | 'fin
   purgeExpired?(): Promise<number>;
 };
 
-/** Registered services change rarely and are read ~7 times per login: each node keeps them this long. */
-export const CLIENT_CACHE_MS = 10_000;
-
 /**
  * The adapter's store with a short-lived backend: the models of `SHORT_LIVED_OIDC_MODELS` go to
- * it, everything else (and any lookup added later for sessions or grants) stays in SQL. Clients are
- * cached per node for `CLIENT_CACHE_MS`: a change made on another node (or by `vigie clients`)
- * applies everywhere within that delay.
+ * it, everything else (and any lookup added later for sessions or grants) stays in SQL, clients
+ * with their per-node cache (oidc/adapter.ts).
  */
 export class SplitOidcModelStore extends SqlOidcModelStore implements OidcModelStore {
   readonly #shortLived: ShortLivedModelStore;
   readonly #models: ReadonlySet<string>;
-  readonly #clients = new Map<string, { payload: AdapterPayload; until: number }>();
   constructor(db: Db, clock: Clock, shortLived: ShortLivedModelStore, models: ReadonlySet<string> = SHORT_LIVED_OIDC_MODELS) {
     super(db, clock);
     this.#shortLived = shortLived;
@@ -37,18 +32,10 @@ export class SplitOidcModelStore extends SqlOidcModelStore implements OidcModelS
   }
 
   override upsert(model: string, id: string, payload: AdapterPayload, expiresIn: number | undefined): Promise<void> {
-    if (model === 'Client') this.#clients.delete(id);
     return this.#models.has(model) ? this.#shortLived.upsert(model, id, payload, expiresIn) : super.upsert(model, id, payload, expiresIn);
   }
-  override async find(model: string, id: string): Promise<AdapterPayload | undefined> {
-    if (this.#models.has(model)) return this.#shortLived.find(model, id);
-    if (model !== 'Client') return super.find(model, id);
-    const cached = this.#clients.get(id);
-    if (cached && cached.until > Date.now()) return { ...cached.payload };
-    const payload = await super.find(model, id);
-    if (payload) this.#clients.set(id, { payload, until: Date.now() + CLIENT_CACHE_MS });
-    else this.#clients.delete(id);
-    return payload && { ...payload };
+  override find(model: string, id: string): Promise<AdapterPayload | undefined> {
+    return this.#models.has(model) ? this.#shortLived.find(model, id) : super.find(model, id);
   }
   override findBy(model: string, column: 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
     return this.#models.has(model) ? this.#shortLived.findBy(model, column, value) : super.findBy(model, column, value);
@@ -57,7 +44,6 @@ export class SplitOidcModelStore extends SqlOidcModelStore implements OidcModelS
     return this.#models.has(model) ? this.#shortLived.consume(model, id) : super.consume(model, id);
   }
   override destroy(model: string, id: string): Promise<void> {
-    if (model === 'Client') this.#clients.delete(id);
     return this.#models.has(model) ? this.#shortLived.destroy(model, id) : super.destroy(model, id);
   }
   override async revokeByGrantId(grantId: string): Promise<void> {

@@ -1,11 +1,11 @@
 // What only the Redis variants do, beyond the shared store contracts (challenge/store.test.ts,
 // device/store.test.ts, oidc/adapter.test.ts, defence/store.contract.test.ts): native TTLs, the
-// event bus between nodes, the SQL record kept beside Redis, the per-node client cache, and the
-// activation flows of the operator code. Each run works under its own key prefix and deletes it.
+// event bus between nodes, the SQL record kept beside Redis, and the activation flows of the
+// operator code. Each run works under its own key prefix and deletes it.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { forRedisBackend, openTestRedis } from '../../../test/support/backends.ts';
-import { ManualClock, systemClock } from '../../lib/clock.ts';
+import { systemClock } from '../../lib/clock.ts';
 import { randomId } from '../../lib/crypto.ts';
 import { SqlChallengeStore } from '../../challenge/store.ts';
 import { SqlDeviceStore, type ActivationFlow, type Device } from '../../device/store.ts';
@@ -13,8 +13,6 @@ import type { Challenge } from '../../challenge/challenge.ts';
 import { parseRedisUrl } from './client.ts';
 import { RedisChallengeStore } from './challenge-store.ts';
 import { RedisActivationStore, RedisNonceDeviceStore } from './device-store.ts';
-import { RedisOidcModelStore } from './oidc-model-store.ts';
-import { SplitOidcModelStore } from '../../oidc/split-store.ts';
 import { RedisBus } from '../../events/redis-bus.ts';
 
 const T0 = Date.now();
@@ -99,20 +97,6 @@ forRedisBackend('Redis stores', ({ db, redis }) => {
     await assert.rejects(store.complete(third.id, device({ id: existing.id, nationalId }), T0 + 5));
     assert.equal((await store.get(third.id))?.state, 'pending');
     assert.equal(await store.complete(third.id, device({ nationalId }), third.expiresAt), false, 'not at or past the deadline');
-  });
-
-  it('clients are cached per node and a change on this node is seen at once', async () => {
-    const clock = new ManualClock(Date.now());
-    const store = new SplitOidcModelStore(db(), clock, new RedisOidcModelStore(redis(), clock));
-    const id = `client-${randomId(4)}`;
-    await store.upsert('Client', id, { client_id: id, client_name: 'A' }, undefined);
-    assert.equal((await store.find('Client', id))?.client_name, 'A');
-    await db().kysely.updateTable('oidc_model').set({ payload: JSON.stringify({ client_id: id, client_name: 'B' }) }).where('id', '=', id).execute();
-    assert.equal((await store.find('Client', id))?.client_name, 'A', 'another writer is seen after the cache delay');
-    await store.upsert('Client', id, { client_id: id, client_name: 'C' }, undefined);
-    assert.equal((await store.find('Client', id))?.client_name, 'C');
-    await store.destroy('Client', id);
-    assert.equal(await store.find('Client', id), undefined);
   });
 });
 
