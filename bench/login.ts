@@ -22,7 +22,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import * as client from 'openid-client';
 import { continueLogin, freePort, startBrowserLogin, type TestVigie } from '../test/support/harness.ts';
-import { Jar, follow } from '../test/support/browser.ts';
+import { Jar, authorizationRequest, follow } from '../test/support/browser.ts';
 import { DeviceSimulator } from '../src/device/simulator.ts';
 import { ACR_EIDAS1 } from '../src/oidc/provider.ts';
 import { killAllServers, peakRssOf, startServer, type ServerHandle, type ServerStats } from './support/processes.ts';
@@ -266,18 +266,7 @@ async function benchBaseline(): Promise<RunResult> {
     const t = await relyingParty(issuer, secret);
     return await measure(server, async () => {
       const jar = new Jar();
-      const verifier = client.randomPKCECodeVerifier();
-      const state = client.randomState();
-      const nonce = client.randomNonce();
-      const url = client.buildAuthorizationUrl(t.rp, {
-        redirect_uri: REDIRECT_URI,
-        scope: 'openid scope_all',
-        code_challenge: await client.calculatePKCECodeChallenge(verifier),
-        code_challenge_method: 'S256',
-        state,
-        nonce,
-        acr_values: ACR_EIDAS1,
-      });
+      const { url, verifier, state, nonce } = await authorizationRequest(t.rp, { redirect_uri: REDIRECT_URI, scope: 'openid scope_all', acr_values: ACR_EIDAS1 });
       const callback = await follow(jar, url, (u) => u.href.startsWith(REDIRECT_URI));
       if (!callback.url.href.startsWith(REDIRECT_URI)) throw new Error(`authorize ended on ${callback.url.href} (${callback.response.status})`);
       await finish(t, callback.url, { verifier, state, nonce }, accountId);

@@ -21,7 +21,7 @@ import { DEMO_CONTACTS, DEMO_EXTRACT } from '../../src/demo.ts';
 import { DeviceSimulator } from '../../src/device/simulator.ts';
 import { startBalancer, type Balancer } from '../../scripts/balancer.ts';
 import { freePort, DEMO_PRO } from '../support/harness.ts';
-import { Jar, field } from '../support/browser.ts';
+import { Jar, authorizationRequest, field } from '../support/browser.ts';
 
 export { DEMO_PRO };
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
@@ -250,17 +250,7 @@ export interface PageLogin {
 /** A browser opens the service's login on node `port` (undefined: through the load balancer) and types the identifier. */
 export async function startLoginVia(cluster: TestCluster, port: number | undefined): Promise<PageLogin> {
   const jar = new Jar();
-  const verifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
-  const nonce = client.randomNonce();
-  const url = client.buildAuthorizationUrl(cluster.rp, {
-    redirect_uri: REDIRECT_URI,
-    scope: 'openid scope_all',
-    code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-    nonce,
-  });
+  const { url, verifier, state, nonce } = await authorizationRequest(cluster.rp, { redirect_uri: REDIRECT_URI, scope: 'openid scope_all' });
   const page = await followVia(jar, url, port);
   const html = await page.response.text();
   if (page.response.status !== 200) throw new Error(`login page: ${page.response.status} ${html.slice(0, 300)}`);

@@ -1,3 +1,5 @@
+import * as client from 'openid-client';
+
 /** A scripted browser for HTTP-level end-to-end tests: cookies and manual redirects. */
 export class Jar {
   private cookies = new Map<string, Map<string, string>>();
@@ -64,4 +66,18 @@ export async function submit(jar: Jar, action: string | URL, fields: Record<stri
 /** Reads a named hidden input or an attribute from server-rendered HTML. */
 export function field(htmlText: string, name: string): string | undefined {
   return new RegExp(`name="${name}" value="([^"]*)"`).exec(htmlText)?.[1];
+}
+
+/**
+ * What a service sends the browser to: an authorization request with PKCE (S256), a fresh state
+ * and, unless `nonce: false`, a fresh nonce; returns the URL and what redeems its code.
+ */
+export async function authorizationRequest(rp: client.Configuration, params: Record<string, string>): Promise<{ url: URL; verifier: string; state: string; nonce: string }>;
+export async function authorizationRequest(rp: client.Configuration, params: Record<string, string>, options: { nonce: false }): Promise<{ url: URL; verifier: string; state: string }>;
+export async function authorizationRequest(rp: client.Configuration, params: Record<string, string>, options: { nonce?: boolean } = {}) {
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = options.nonce === false ? undefined : client.randomNonce();
+  const url = client.buildAuthorizationUrl(rp, { ...params, code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state, ...(nonce ? { nonce } : {}) });
+  return { url, verifier, state, nonce };
 }

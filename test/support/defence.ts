@@ -2,7 +2,7 @@
 // given address (X-Forwarded-For, with VIGIE_TRUST_PROXY=true), and the bus events that say
 // whether a request was pushed.
 import * as client from 'openid-client';
-import { Jar, field } from './browser.ts';
+import { Jar, authorizationRequest, field } from './browser.ts';
 import type { EventBus } from '../../src/events/bus.ts';
 
 export interface SourceBrowser {
@@ -48,17 +48,7 @@ export type Attempt =
 
 /** A browser goes from the service to the login page and types an identifier. */
 export async function attemptLogin(rp: client.Configuration, redirectUri: string, browser: SourceBrowser, identifier: string, extra: Record<string, string> = {}): Promise<Attempt> {
-  const verifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
-  const url = client.buildAuthorizationUrl(rp, {
-    redirect_uri: redirectUri,
-    scope: 'openid',
-    code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-    prompt: 'login',
-    ...extra,
-  });
+  const { url, verifier, state } = await authorizationRequest(rp, { redirect_uri: redirectUri, scope: 'openid', prompt: 'login', ...extra }, { nonce: false });
   const loginPage = await navigate(browser, url);
   const loginHtml = await loginPage.response.text();
   if (loginPage.response.status !== 200) throw new Error(`login page: ${loginPage.response.status} ${loginHtml.slice(0, 200)}`);

@@ -12,7 +12,7 @@ import { createSchema, dropSchema, openDatabase } from '../../src/store/db.ts';
 import { importContacts, importExtract } from '../../src/directory/import.ts';
 import { DEMO_CONTACTS, DEMO_EXTRACT } from '../../src/demo.ts';
 import { DeviceSimulator } from '../../src/device/simulator.ts';
-import { Jar, field, follow, submit } from './browser.ts';
+import { Jar, authorizationRequest, field, follow, submit } from './browser.ts';
 import { openTestRedis } from './backends.ts';
 
 /** The fixed demo professional of fixtures/generate.ts. */
@@ -124,19 +124,7 @@ export interface BrowserLogin {
 /** A browser goes from the service to the login page, types the identifier and lands on the challenge page. */
 /** `jar`: reuse a browser (its cookies: a trusted browser gets number matching instead of the typed code). */
 export async function startBrowserLogin(t: TestVigie, identifier: string = DEMO_PRO.nationalId, extra: Record<string, string> = {}, rp: client.Configuration = t.rp, jar: Jar = new Jar()): Promise<BrowserLogin> {
-  const verifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
-  const nonce = client.randomNonce();
-  const url = client.buildAuthorizationUrl(rp, {
-    redirect_uri: t.redirectUri,
-    scope: 'openid scope_all',
-    code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-    nonce,
-    acr_values: 'eidas1',
-    ...extra,
-  });
+  const { url, verifier, state, nonce } = await authorizationRequest(rp, { redirect_uri: t.redirectUri, scope: 'openid scope_all', acr_values: 'eidas1', ...extra });
   const loginPage = await follow(jar, url);
   const loginHtml = await loginPage.response.text();
   if (loginPage.response.status !== 200) throw new Error(`login page: ${loginPage.response.status} ${loginHtml}`);

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import * as client from 'openid-client';
-import { Jar, field, follow, submit } from './browser.ts';
+import { Jar, authorizationRequest, field, follow, submit } from './browser.ts';
 import { DEMO_PRO, type TestVigie } from './harness.ts';
 import type { DeviceSimulator } from '../../src/device/simulator.ts';
 import { demoClientMetadata, startDemoService, type DemoService } from '../../demo-service/server.ts';
@@ -59,16 +59,7 @@ export async function loginToDemo(t: TestVigie, d: TestDemo, device: DeviceSimul
  * with `prompt=consent`, the way a service obtains a refresh token; returns the tokens.
  */
 export async function offlineTokens(t: TestVigie, d: TestDemo, jar: Jar) {
-  const verifier = client.randomPKCECodeVerifier();
-  const state = client.randomState();
-  const url = client.buildAuthorizationUrl(d.rp, {
-    redirect_uri: `${d.demo.url}/callback`,
-    scope: 'openid offline_access',
-    prompt: 'consent',
-    code_challenge: await client.calculatePKCECodeChallenge(verifier),
-    code_challenge_method: 'S256',
-    state,
-  });
+  const { url, verifier, state } = await authorizationRequest(d.rp, { redirect_uri: `${d.demo.url}/callback`, scope: 'openid offline_access', prompt: 'consent' }, { nonce: false });
   const done = await follow(jar, url, (u) => u.href.startsWith(`${d.demo.url}/callback`));
   assert.ok(done.url.searchParams.get('code'), `a code was issued without a new approval: ${done.url.href}`);
   const tokens = await client.authorizationCodeGrant(d.rp, done.url, { pkceCodeVerifier: verifier, expectedState: state });
