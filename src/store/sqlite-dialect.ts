@@ -1,4 +1,5 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { Worker } from 'node:worker_threads';
 import { SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
 
 // Preparing costs more than running most of our statements: keep the prepared ones by SQL text.
@@ -6,10 +7,13 @@ import { SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely
 const STATEMENT_CACHE_SIZE = 500;
 
 /** Adapts Node's built-in `node:sqlite` to the better-sqlite3 shape Kysely's SqliteDialect expects. */
-function adapt(database: DatabaseSync): SqliteDatabase {
+function adapt(database: DatabaseSync, beforeClose: () => void): SqliteDatabase {
   const cache = new Map<string, SqliteStatement>();
   return {
-    close: () => database.close(),
+    close: () => {
+      beforeClose();
+      database.close();
+    },
     prepare(sql: string): SqliteStatement {
       const cached = cache.get(sql);
       if (cached) return cached;
@@ -27,9 +31,39 @@ function adapt(database: DatabaseSync): SqliteDatabase {
   };
 }
 
+/** SQLite's default, kept whenever no background checkpointer is running. */
+const AUTO_CHECKPOINT_PAGES = 1000;
+const CHECKPOINT_INTERVAL_MS = 500;
+
+/**
+ * Hands WAL checkpoints to a worker thread (store/sqlite-checkpointer.ts). Until the worker is
+ * up, and again if it ever stops, the connection checkpoints by itself as SQLite does by default:
+ * the WAL can never grow without bound. Returns what stops the worker.
+ */
+function checkpointInBackground(database: DatabaseSync, path: string): () => void {
+  let closing = false;
+  // No inherited flags: a --cpu-prof of the server must profile the server, not this thread.
+  const worker = new Worker(new URL('./sqlite-checkpointer.ts', import.meta.url), { workerData: { path, intervalMs: CHECKPOINT_INTERVAL_MS }, execArgv: [] });
+  worker.unref();
+  worker.once('message', () => {
+    if (!closing) database.exec('PRAGMA wal_autocheckpoint = 0');
+  });
+  // An error is followed by 'exit': the fallback below covers both.
+  worker.on('error', () => {});
+  worker.once('exit', () => {
+    if (!closing) database.exec(`PRAGMA wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
+  });
+  return () => {
+    closing = true;
+    worker.postMessage('stop');
+  };
+}
+
 export function nodeSqliteDialect(path: string): SqliteDialect {
   const database = new DatabaseSync(path);
   // WAL keeps readers off the writer's back; NORMAL sync is durable across process crashes.
-  database.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;');
-  return new SqliteDialect({ database: adapt(database) });
+  database.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768;');
+  const inMemory = path === ':memory:' || path.startsWith('file::memory:');
+  const stopCheckpointer = inMemory ? () => {} : checkpointInBackground(database, path);
+  return new SqliteDialect({ database: adapt(database, stopCheckpointer) });
 }
