@@ -34,6 +34,14 @@ export async function request(jar: Jar, url: string | URL, init: RequestInit = {
   return response;
 }
 
+/**
+ * Drops a redirect's (small) body by reading it: cancelling it makes undici abort the stream with
+ * a DOMException, whose stack capture was the load generator's costliest step per redirect.
+ */
+async function discard(response: Response): Promise<void> {
+  await response.arrayBuffer();
+}
+
 /** Follows redirects by hand (with cookies) until a non-redirect response or a URL `stop` accepts. */
 export async function follow(jar: Jar, start: string | URL, stop: (url: URL) => boolean = () => false): Promise<{ response: Response; visited: URL[]; url: URL }> {
   let url = new URL(start);
@@ -42,7 +50,7 @@ export async function follow(jar: Jar, start: string | URL, stop: (url: URL) => 
     const response = await request(jar, url);
     const location = response.headers.get('location');
     if (response.status < 300 || response.status >= 400 || !location) return { response, visited, url };
-    await response.body?.cancel();
+    await discard(response);
     url = new URL(location, url);
     visited.push(url);
     if (stop(url)) return { response, visited, url };
@@ -55,7 +63,7 @@ export async function submit(jar: Jar, action: string | URL, fields: Record<stri
   const response = await request(jar, action, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
   const location = response.headers.get('location');
   if (response.status >= 300 && response.status < 400 && location) {
-    await response.body?.cancel();
+    await discard(response);
     const next = new URL(location, action);
     if (stop?.(next)) return { response, url: next, visited: [next] };
     return follow(jar, next, stop);
