@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { exportPublicJwk, generateDeviceKey, signRequest, verifySignature, HEADERS, type SignedParts } from './signature.ts';
+import { createHash, generateKeyPairSync, sign, verify } from 'node:crypto';
+import { canonicalFromBodyHash, exportPublicJwk, generateDeviceKey, signRequest, verifySignature, HEADERS, type SignedParts } from './signature.ts';
 import { verifyDeviceSignature } from './verify.ts';
 
 describe('server-side signature verification', () => {
@@ -23,5 +24,16 @@ describe('server-side signature verification', () => {
     assert.equal(verifyDeviceSignature({ kty: 'RSA' }, parts, 'AAAA'), false);
     const jwk = await exportPublicJwk((await generateDeviceKey(true)).publicKey);
     assert.equal(verifyDeviceSignature(jwk, parts, '!!!not base64'), false);
+  });
+
+  it('refuses a signature that is valid for a real key of another curve, on every call (the verdict is cached)', () => {
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+    const jwk = publicKey.export({ format: 'jwk' }) as JsonWebKey;
+    const parts: SignedParts = { method: 'GET', path: '/device/v1/challenges', timestamp: String(Date.now()), nonce: 'n'.repeat(16), deviceId: 'dev1', body: '' };
+    const data = Buffer.from(canonicalFromBodyHash(parts, createHash('sha256').update('').digest('base64url')));
+    const signature = sign('sha256', data, { key: privateKey, dsaEncoding: 'ieee-p1363' });
+    // The same check without the curve rule would accept it:
+    assert.equal(verify('sha256', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature), true);
+    for (let i = 0; i < 2; i++) assert.equal(verifyDeviceSignature(jwk, parts, signature.toString('base64url')), false);
   });
 });

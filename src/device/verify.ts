@@ -2,14 +2,17 @@ import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto
 import { canonicalFromBodyHash, type SignedParts } from './signature.ts';
 
 // The server verifies every device call: node:crypto's synchronous path avoids WebCrypto's
-// thread-pool round trips, and imported keys are kept since a device signs many requests.
-const keys = new Map<string, KeyObject>();
+// thread-pool round trips, and imported keys are kept (checked once: reading a KeyObject's details
+// goes through native code) since a device signs many requests.
+const keys = new Map<string, KeyObject | null>();
 
-function keyFor(jwk: JsonWebKey): KeyObject {
-  const id = `${jwk.x}.${jwk.y}`;
+/** The device's P-256 public key; null for any other kind of key. */
+function keyFor(jwk: JsonWebKey): KeyObject | null {
+  const id = `${jwk.crv}.${jwk.x}.${jwk.y}`;
   let key = keys.get(id);
-  if (!key) {
-    key = createPublicKey({ key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y } as never, format: 'jwk' });
+  if (key === undefined) {
+    const imported = createPublicKey({ key: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y } as never, format: 'jwk' });
+    key = imported.asymmetricKeyType === 'ec' && imported.asymmetricKeyDetails?.namedCurve === 'prime256v1' ? imported : null;
     if (keys.size >= 10_000) keys.clear();
     keys.set(id, key);
   }
@@ -20,7 +23,7 @@ function keyFor(jwk: JsonWebKey): KeyObject {
 export function verifyDeviceSignature(publicJwk: JsonWebKey, parts: SignedParts, signature: string): boolean {
   try {
     const key = keyFor(publicJwk);
-    if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') return false;
+    if (!key) return false;
     const bodyHash = createHash('sha256').update(parts.body).digest('base64url');
     const data = Buffer.from(canonicalFromBodyHash(parts, bodyHash));
     return verify('sha256', data, { key, dsaEncoding: 'ieee-p1363' }, Buffer.from(signature, 'base64url'));
