@@ -1,5 +1,6 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
+import type { CheckpointerData } from './sqlite-checkpointer.ts';
 import { SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
 
 // Preparing costs more than running most of our statements: keep the prepared ones by SQL text.
@@ -43,7 +44,7 @@ const CHECKPOINT_INTERVAL_MS = 500;
 function checkpointInBackground(database: DatabaseSync, path: string): () => void {
   let closing = false;
   // No inherited flags: a --cpu-prof of the server must profile the server, not this thread.
-  const worker = new Worker(new URL('./sqlite-checkpointer.ts', import.meta.url), { workerData: { path, intervalMs: CHECKPOINT_INTERVAL_MS }, execArgv: [] });
+  const worker = new Worker(new URL('./sqlite-checkpointer.ts', import.meta.url), { workerData: { path, intervalMs: CHECKPOINT_INTERVAL_MS } satisfies CheckpointerData, execArgv: [] });
   worker.unref();
   worker.once('message', () => {
     if (!closing) database.exec('PRAGMA wal_autocheckpoint = 0');
