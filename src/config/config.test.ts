@@ -23,9 +23,12 @@ describe('configuration', () => {
   });
 
   it('refuses unsafe production settings with a clear message', () => {
-    assert.throws(() => loadConfig({ NODE_ENV: 'production', VIGIE_DEMO: 'true' }), /VIGIE_SECRET must be set[\s\S]*VIGIE_DEMO must be false[\s\S]*https/);
-    const ok = loadConfig({ NODE_ENV: 'production', VIGIE_SECRET: 'x'.repeat(40), VIGIE_DEMO: 'false', VIGIE_ISSUER: 'https://vigie.example' });
+    assert.throws(() => loadConfig({ NODE_ENV: 'production', VIGIE_DEMO: 'true' }), /VIGIE_SECRET must be set[\s\S]*VIGIE_DEMO must be false[\s\S]*https[\s\S]*VIGIE_METRICS_TOKEN must be set/);
+    const safe = { NODE_ENV: 'production', VIGIE_SECRET: 'x'.repeat(40), VIGIE_DEMO: 'false', VIGIE_ISSUER: 'https://vigie.example', VIGIE_METRICS_TOKEN: 'm'.repeat(24) };
+    const ok = loadConfig(safe);
     assert.equal(ok.demo, false);
+    const { VIGIE_METRICS_TOKEN: _token, ...withoutToken } = safe;
+    assert.throws(() => loadConfig(withoutToken), /Unsafe production configuration:\n  VIGIE_METRICS_TOKEN must be set/);
   });
 
   it('refuses a short secret', () => {

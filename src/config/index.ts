@@ -44,7 +44,7 @@ export const settings = {
   breakerPushesPerMinute: { env: 'VIGIE_BREAKER_PUSHES_PER_MINUTE', schema: z.coerce.number().int().positive(), default: '600', doc: 'Global circuit breaker: past this many notifications per minute caused by untrusted browsers, their requests are silent for five minutes.' },
   trustedBrowserDays: { env: 'VIGIE_TRUSTED_BROWSER_DAYS', schema: z.coerce.number().int().min(1).max(400), default: '180', doc: 'Lifetime of the trusted-browser cookie set when a login completes.' },
   geoip: { env: 'VIGIE_GEOIP', schema: boolean, default: 'true', doc: 'Offline GeoIP (geoip-lite, ~150 MB in memory) for places shown to users and the new-country risk signal.' },
-  metricsToken: { env: 'VIGIE_METRICS_TOKEN', schema: z.string().min(16).optional(), default: undefined, doc: 'When set, GET /metrics requires `Authorization: Bearer <token>`.' },
+  metricsToken: { env: 'VIGIE_METRICS_TOKEN', schema: z.string().min(16).optional(), default: undefined, doc: 'When set, GET /metrics requires `Authorization: Bearer <token>`. Required in production: the metrics show attacks in progress and the sources blocked.' },
   demo: { env: 'VIGIE_DEMO', schema: boolean.optional(), default: undefined, doc: 'Start the demo service and load the demo directory when empty; defaults to true outside production.' },
   demoPort: { env: 'VIGIE_DEMO_PORT', schema: port, default: '3001', doc: 'Port of the demo service.' },
   smtpUrl: { env: 'SMTP_URL', schema: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(), default: undefined, doc: 'SMTP server for activation codes and notices (nodemailer, pooled), e.g. `smtps://user:pass@smtp.example:465`; when unset, emails go to the database outbox (`vigie outbox`).' },
@@ -98,6 +98,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     if (config.demo) unsafe.push('VIGIE_DEMO must be false in production');
     if (!config.issuer.startsWith('https://')) unsafe.push('VIGIE_ISSUER must be an https:// URL in production');
     if (!config.defences) unsafe.push('VIGIE_DEFENCES must not be false in production');
+    if (!config.metricsToken) unsafe.push('VIGIE_METRICS_TOKEN must be set in production (16 characters or more): GET /metrics is not served without it');
     if (unsafe.length) throw new ConfigError(`Unsafe production configuration:\n  ${unsafe.join('\n  ')}`);
   }
   return config;
