@@ -8,6 +8,7 @@ import { startTestVigie, startBrowserLogin, continueLogin, DEMO_PRO, type TestVi
 import type { DeviceSimulator } from '../src/device/simulator.ts';
 import { request } from './support/browser.ts';
 import { skipWithoutPostgres, skipWithoutRedis } from './support/backends.ts';
+import { TimingCover } from '../src/login/timing-cover.ts';
 
 const backends = [
   { name: 'sqlite', postgres: false, redis: false },
@@ -155,9 +156,14 @@ for (const backend of backends) {
       assert.equal((await status.json()).state, 'failed');
     });
 
-    it('answers the same way for an unknown identifier (no enumeration), and the challenge just expires', async () => {
+    it('answers the same way for an unknown identifier (no enumeration), and the challenge just expires', async (test) => {
+      // Timing too: the known professional's answer is a sample, the unknown one is held to match.
+      const record = test.mock.method(TimingCover.prototype, 'record');
+      const hold = test.mock.method(TimingCover.prototype, 'hold');
       const known = await startBrowserLogin(t);
+      assert.deepEqual([record.mock.callCount(), hold.mock.callCount()], [1, 0]);
       const unknown = await startBrowserLogin(t, '899999999999');
+      assert.deepEqual([record.mock.callCount(), hold.mock.callCount()], [1, 1]);
       const shape = (html: string) => html.replace(/\/interaction\/[^"]+/g, 'URL').replace(/value="[^"]*"/g, 'value=""').replace(/<p class="code"[^>]*>\d+<\/p>/, 'CODE').replace(/aria-label="[^"]*"/, '').replace(/\d+ secondes/, 'N secondes');
       assert.equal(shape(unknown.pageHtml), shape(known.pageHtml));
       assert.match(unknown.pageHtml, /Si vous n'avez pas encore activé votre e-CPS/);

@@ -133,8 +133,9 @@ export class ActivationService {
       throw deviceErrors.ACTIVATION_RATE_LIMITED({ headers: { 'retry-after': String(HOUR_MS / 1000) } });
     }
 
-    const professional = await this.#directory.get(input.nationalId);
-    const contacts = professional ? await this.#directory.getContacts(input.nationalId) : undefined;
+    // Both reads for every identifier: skipping one for unknown identifiers would show in the answer time.
+    const [professional, found] = await Promise.all([this.#directory.get(input.nationalId), this.#directory.getContacts(input.nationalId)]);
+    const contacts = professional ? found : undefined;
     const deliverable = Boolean(contacts?.email && contacts.mobile);
     await this.#audit.append({ actor: `device-app:${input.ip}`, event: 'activation.started', subject: input.nationalId, details: { flowId: flow.id, method: 'email_sms', deliverable } });
     if (contacts?.email && contacts.mobile) {

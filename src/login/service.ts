@@ -6,23 +6,27 @@ import type { DefenceService } from '../defence/service.ts';
 import type { Source } from '../defence/source.ts';
 import { describePlace } from '../defence/geo.ts';
 import { defenceErrors } from '../defence/errors.ts';
+import { TimingCover } from './timing-cover.ts';
 
 /**
  * The login page's domain: from a typed identifier to a push challenge, and from an approved
  * challenge to the account that may be logged in. It answers the same way whether or not the
- * identifier exists or has a device, so the page cannot be used to learn who has the app.
+ * identifier exists or has a device, so the page cannot be used to learn who has the app: not by
+ * its content, nor by its timing (login/timing-cover.ts).
  */
 export class LoginService {
   readonly #challenges: ChallengeService;
   readonly #directory: DirectoryStore;
   readonly #devices: DeviceStore;
   readonly #defence: DefenceService;
+  readonly #cover: TimingCover;
 
-  constructor(deps: { challenges: ChallengeService; directory: DirectoryStore; devices: DeviceStore; defence: DefenceService }) {
+  constructor(deps: { challenges: ChallengeService; directory: DirectoryStore; devices: DeviceStore; defence: DefenceService; cover?: TimingCover }) {
     this.#challenges = deps.challenges;
     this.#directory = deps.directory;
     this.#devices = deps.devices;
     this.#defence = deps.defence;
+    this.#cover = deps.cover ?? new TimingCover();
   }
 
   /**
@@ -31,6 +35,7 @@ export class LoginService {
    * browser has at most one pending challenge per professional: a new one supersedes the last.
    */
   async start(input: { nationalId: string; interactionUid: string; clientId: string; clientName: string; context: RequestContext; source: Source; trusted: boolean }): Promise<Challenge> {
+    const timing = this.#cover.start();
     const professional = await this.#directory.get(input.nationalId);
     const devices = professional ? (await this.#devices.listByProfessional(input.nationalId)).filter((d) => d.state === 'active') : [];
     const subject = professional ? input.nationalId : null;
@@ -62,6 +67,9 @@ export class LoginService {
       context,
     });
     await this.#defence.recorded(challenge, decision, source);
+    // Refusals above depend on the source only; from here on, the work depended on the identifier.
+    if (devices.length > 0) this.#cover.record(timing.elapsedMs());
+    else await this.#cover.hold(timing.elapsedMs());
     return challenge;
   }
 
