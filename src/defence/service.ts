@@ -135,10 +135,11 @@ export class DefenceService {
       if (ipHits > p.perIpPerMinute) return this.#refuse('ip_rate', MINUTE, attempt, now);
       const prefixHits = slidingCount(await this.#store.hit(`prefix:${source.prefix}`, MINUTE, now), MINUTE, now);
       if (prefixHits > p.perPrefixPerMinute) return this.#refuse('prefix_rate', MINUTE, attempt, now);
-      targets = {
-        ip: await this.#store.addDistinct(`targets:ip:${source.ip}`, attempt.nationalId, HOUR, now),
-        prefix: await this.#store.addDistinct(`targets:prefix:${source.prefix}`, attempt.nationalId, HOUR, now),
-      };
+      const [ip, prefix] = await Promise.all([
+        this.#store.addDistinct(`targets:ip:${source.ip}`, attempt.nationalId, HOUR, now),
+        this.#store.addDistinct(`targets:prefix:${source.prefix}`, attempt.nationalId, HOUR, now),
+      ]);
+      targets = { ip, prefix };
     }
 
     // 2. Number matching or typed code.
@@ -156,23 +157,33 @@ export class DefenceService {
 
     // 3. Push or silent.
     if (!known || !attempt.hasDevice) return this.#challenge({ mode, delivery: 'none', trusted, holds: [], risk });
+    // The reads below are independent of each other: they go at once (on PostgreSQL and Redis,
+    // each is a round trip).
     const holds: HoldReason[] = [];
-    const settings = await this.#store.getSettings(attempt.nationalId);
-    if (!settings.pushEnabled) holds.push('notifications_off');
-    if (settings.quietUntil !== null && settings.quietUntil > now) holds.push('quiet_period');
+    const holdForSettings = (settings: NotificationSettings) => {
+      if (!settings.pushEnabled) holds.push('notifications_off');
+      if (settings.quietUntil !== null && settings.quietUntil > now) holds.push('quiet_period');
+    };
     if (trusted) {
+      const [settings, own] = await Promise.all([this.#store.getSettings(attempt.nationalId), this.#store.hit(`trusted:${attempt.nationalId}:${source.browserId}`, HOUR, now)]);
+      holdForSettings(settings);
       // Only what this very browser caused holds it: a "not me" against its browser id (a stolen cookie), or its own rate.
       if (blocks.some((b) => b.scope === 'professional' && b.browserId === source.browserId)) holds.push('blocked');
-      const own = slidingCount(await this.#store.hit(`trusted:${attempt.nationalId}:${source.browserId}`, HOUR, now), HOUR, now);
-      if (own > p.trustedPushesPerHour) holds.push('trusted_rate');
+      if (slidingCount(own, HOUR, now) > p.trustedPushesPerHour) holds.push('trusted_rate');
       return this.#challenge({ mode, delivery: holds.length ? 'silent' : 'push', trusted, holds, risk });
     }
+    const [settings, signals, breaker, state] = await Promise.all([
+      this.#store.getSettings(attempt.nationalId),
+      this.#store.countSignals({ prefix: source.prefix, browserId: source.browserId, since: now - p.notMeBlockDays * DAY }),
+      this.#store.flag('breaker', now),
+      this.#store.getState(attempt.nationalId),
+    ]);
+    holdForSettings(settings);
     if (blocks.some((b) => b.scope === 'professional')) holds.push('blocked');
-    if ((await this.#store.countSignals({ prefix: source.prefix, browserId: source.browserId, since: now - p.notMeBlockDays * DAY })) > 0) holds.push('reported_source');
+    if (signals > 0) holds.push('reported_source');
     if (targets.ip > p.identifiersPerSourcePerHour || targets.prefix > PREFIX_TARGETS_FACTOR * p.identifiersPerSourcePerHour) holds.push('many_identifiers');
-    if ((await this.#store.flag('breaker', now)) !== undefined) holds.push('circuit_breaker');
+    if (breaker !== undefined) holds.push('circuit_breaker');
     if (risk.includes('new_country')) holds.push('new_country');
-    const state = await this.#store.getState(attempt.nationalId);
     if (state.underAttackUntil > now) holds.push('under_attack');
     if (state.backoffUntil > now) holds.push('backoff');
     if (holds.length === 0 && !(await this.#takeBudget(state, now))) holds.push('budget');
