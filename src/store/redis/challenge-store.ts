@@ -24,6 +24,21 @@ export const RETAIN_MS = 15 * 60_000;
 const MAX_PENDING_MS = 60 * 60_000;
 const LIST_LIMIT = 20;
 
+// KEYS: the challenge, the pending index, the professional's index, the creation index.
+// ARGV: the hash's fields (doc … nationalId), its TTL, id, createdAt, the professional index's TTL.
+// One command instead of a MULTI of eight.
+const CREATE = new LuaScript(`
+redis.call('HSET', KEYS[1], 'doc', ARGV[1], 'state', ARGV[2], 'reason', ARGV[3], 'deviceId', ARGV[4], 'settledAt', ARGV[5], 'consumedAt', ARGV[6], 'expiresAt', ARGV[7], 'nationalId', ARGV[8])
+redis.call('PEXPIRE', KEYS[1], ARGV[9])
+if ARGV[2] == 'pending' then redis.call('ZADD', KEYS[2], ARGV[7], ARGV[10]) end
+if ARGV[8] ~= '' then
+  redis.call('ZADD', KEYS[3], ARGV[11], ARGV[10])
+  redis.call('PEXPIRE', KEYS[3], ARGV[12])
+end
+redis.call('ZADD', KEYS[4], ARGV[11], ARGV[10])
+return 1
+`);
+
 const SETTLE = new LuaScript(`
 local s = redis.call('HMGET', KEYS[1], 'state', 'expiresAt')
 if s[1] ~= 'pending' then return 0 end
@@ -118,25 +133,11 @@ export class RedisChallengeStore implements ChallengeStore {
 
   async create(c: Challenge): Promise<void> {
     const ttl = Math.max(1000, c.expiresAt - c.createdAt) + RETAIN_MS;
-    const tx = this.#redis.client.multi();
-    tx.hset(this.#key(c.id), {
-      doc: JSON.stringify(c),
-      state: c.state,
-      reason: nullable(c.reason),
-      deviceId: nullable(c.deviceId),
-      settledAt: nullable(c.settledAt),
-      consumedAt: nullable(c.consumedAt),
-      expiresAt: String(c.expiresAt),
-      nationalId: nullable(c.nationalId),
-    });
-    tx.pexpire(this.#key(c.id), ttl);
-    if (c.state === 'pending') tx.zadd(this.#due, c.expiresAt, c.id);
-    if (c.nationalId) {
-      tx.zadd(this.#ofProfessional(c.nationalId), c.createdAt, c.id);
-      tx.pexpire(this.#ofProfessional(c.nationalId), MAX_PENDING_MS);
-    }
-    tx.zadd(this.#created, c.createdAt, c.id);
-    await exec(tx);
+    await CREATE.run(
+      this.#redis.client,
+      [this.#key(c.id), this.#due, this.#ofProfessional(c.nationalId ?? ''), this.#created],
+      [JSON.stringify(c), c.state, nullable(c.reason), nullable(c.deviceId), nullable(c.settledAt), nullable(c.consumedAt), c.expiresAt, nullable(c.nationalId), ttl, c.id, c.createdAt, MAX_PENDING_MS],
+    );
     await this.#history?.create(c);
   }
 
@@ -192,14 +193,4 @@ function toChallenge(row: Record<string, string>): Challenge | undefined {
     settledAt: numberOrNull(row.settledAt),
     consumedAt: numberOrNull(row.consumedAt),
   };
-}
-
-/** Runs a MULTI or pipeline and surfaces the first command error (ioredis returns them inline). */
-export async function exec(batch: { exec(): Promise<Array<[Error | null, unknown]> | null> }): Promise<unknown[]> {
-  const results = await batch.exec();
-  if (!results) throw new Error('Redis transaction aborted');
-  return results.map(([error, value]) => {
-    if (error) throw error;
-    return value;
-  });
 }

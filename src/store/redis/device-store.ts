@@ -4,8 +4,7 @@ import { SqlDeviceStore, insertDevice, type ActivationFlow, type ActivationState
 import type { CodeActivationStore } from '../../device/activation-store.ts';
 import type { CodeActivation, CodeActivationState } from '../../device/activation.ts';
 import type { RedisHandle } from './client.ts';
-import { exec } from './challenge-store.ts';
-import { LuaScript, nullable, numberOrNull, orNull } from './script.ts';
+import { LuaScript, exec, nullable, numberOrNull, orNull } from './script.ts';
 
 /**
  * Devices stay in SQL (they must last); only the replay nonces of signed requests, which live

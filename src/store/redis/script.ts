@@ -27,3 +27,13 @@ export class LuaScript {
 export const nullable = (value: string | number | null | undefined): string => (value === null || value === undefined ? '' : String(value));
 export const orNull = (value: string | undefined): string | null => (value === undefined || value === '' ? null : value);
 export const numberOrNull = (value: string | undefined): number | null => (value === undefined || value === '' ? null : Number(value));
+
+/** Runs a MULTI or pipeline and surfaces the first command error (ioredis returns them inline). */
+export async function exec(batch: { exec(): Promise<Array<[Error | null, unknown]> | null> }): Promise<unknown[]> {
+  const results = await batch.exec();
+  if (!results) throw new Error('Redis transaction aborted');
+  return results.map(([error, value]) => {
+    if (error) throw error;
+    return value;
+  });
+}
