@@ -4,7 +4,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import pg from 'pg';
 import type { Database } from './schema.ts';
-import { nodeSqliteDialect } from './sqlite-dialect.ts';
+import { nodeSqliteDialect, type DirectSqlite } from './sqlite-dialect.ts';
 import * as foundation from './migrations/001-foundation.ts';
 import * as app from './migrations/002-app.ts';
 import * as defences from './migrations/003-defences.ts';
@@ -18,6 +18,8 @@ export interface Db {
   dialect: Dialect;
   /** PostgreSQL's pool, for the statements run as named prepared statements (store/prepared.ts). */
   pool?: pg.Pool;
+  /** SQLite's connection, for the same statements run without Kysely's executor (store/prepared.ts). */
+  sqlite?: DirectSqlite;
   close(): Promise<void>;
 }
 
@@ -56,8 +58,9 @@ export function openDatabase(options: DbOptions): Db {
     mkdirSync(dir, { recursive: true });
     path = join(dir, 'vigie.sqlite');
   }
-  const kysely = new Kysely<Database>({ dialect: nodeSqliteDialect(path) });
-  return { kysely, dialect: 'sqlite', close: () => kysely.destroy() };
+  const { dialect, direct } = nodeSqliteDialect(path);
+  const kysely = new Kysely<Database>({ dialect });
+  return { kysely, dialect: 'sqlite', sqlite: direct, close: () => kysely.destroy() };
 }
 
 const migrations: Record<string, Migration> = {

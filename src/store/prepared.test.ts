@@ -37,6 +37,28 @@ forEachBackend('prepared statements', ({ db }) => {
     for (let i = 0; i < 12; i += 1) assert.deepEqual({ ...(await whole(db(), 'a')).rows[0] }, { id: 'a', n: 1, extra: 'new' });
   });
 
+  it('waits for a transaction in progress instead of joining it (its rollback leaves the statement be)', async () => {
+    const device = randomId();
+    let inside!: () => void;
+    const opened = new Promise<void>((resolve) => (inside = resolve));
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const transaction = db()
+      .kysely.transaction()
+      .execute(async (trx) => {
+        await trx.insertInto('device_nonce').values({ device_id: device, nonce: 'in-tx', expires_at: 1 }).execute();
+        inside();
+        await held;
+        throw new Error('rolled back');
+      });
+    await opened;
+    const outside = insertNonce(db(), device, 'outside', 2);
+    release();
+    await assert.rejects(transaction, /rolled back/);
+    assert.equal((await outside).numAffectedRows, 1n);
+    assert.deepEqual((await noncesOf(db(), device, 0, 10)).rows.map((r) => r.nonce), ['outside']);
+  });
+
   it('refuses, at its first use, a builder that does not pass a value through', async () => {
     const wrong = prepared((kysely, id: string) => kysely.selectFrom('device').selectAll().where('id', '=', id.toUpperCase()));
     await assert.rejects(wrong(db(), 'd1'), /value 0 does not reach the parameters/);

@@ -9,7 +9,9 @@ import type { Db, Dialect } from './db.ts';
  * longer than SQLite takes to run them (bench/login.ts --profile).
  *
  * On PostgreSQL they also run as named prepared statements: each connection parses and plans one
- * once, instead of on every call (the database's CPU per login counts on a shared machine).
+ * once, instead of on every call (the database's CPU per login counts on a shared machine). On
+ * SQLite they run straight on the connection (store/sqlite-dialect.ts DirectSqlite), without
+ * Kysely's executor, unless a Kysely transaction holds the connection.
  *
  * `build` receives one stand-in per value and must pass each one through to Kysely untouched, in
  * the same SQL whatever the values: no clause that depends on a value, no transformation of a
@@ -41,7 +43,7 @@ export function prepared<Args extends unknown[], Row>(build: (db: Kysely<Databas
       }
       return { rows: result.rows as Row[], ...(result.command === 'SELECT' ? {} : { numAffectedRows: BigInt(result.rowCount ?? 0) }) };
     }
-    return db.kysely.executeQuery<Row>(CompiledQuery.raw(statement.sql, parameters));
+    return db.sqlite?.query<Row>(statement.sql, parameters) ?? db.kysely.executeQuery<Row>(CompiledQuery.raw(statement.sql, parameters));
   };
 }
 

@@ -7,27 +7,48 @@ import { SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely
 // Queries are built from a bounded set of shapes, so a small cap is plenty.
 const STATEMENT_CACHE_SIZE = 500;
 
+/**
+ * The connection run directly, outside Kysely's executor (store/prepared.ts): a statement on the
+ * hot path then costs SQLite's own time, not Kysely's promise chain and connection mutex around it.
+ * Returns undefined while a Kysely transaction is open on the connection: the statement must then
+ * wait for it through Kysely, or it would run inside that transaction.
+ */
+export interface DirectSqlite {
+  query<Row>(sql: string, parameters: readonly unknown[]): { rows: Row[]; numAffectedRows?: bigint } | undefined;
+}
+
 /** Adapts Node's built-in `node:sqlite` to the better-sqlite3 shape Kysely's SqliteDialect expects. */
-function adapt(database: DatabaseSync, beforeClose: () => void): SqliteDatabase {
+function adapt(database: DatabaseSync, beforeClose: () => void): { kysely: SqliteDatabase; direct: DirectSqlite } {
   const cache = new Map<string, SqliteStatement>();
+  const prepare = (sql: string): SqliteStatement => {
+    const cached = cache.get(sql);
+    if (cached) return cached;
+    const statement: StatementSync = database.prepare(sql);
+    const adapted: SqliteStatement = {
+      reader: statement.columns().length > 0,
+      all: (parameters) => statement.all(...(parameters as never[])),
+      run: (parameters) => statement.run(...(parameters as never[])),
+      iterate: (parameters) => statement.iterate(...(parameters as never[])),
+    };
+    if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+    cache.set(sql, adapted);
+    return adapted;
+  };
   return {
-    close: () => {
-      beforeClose();
-      database.close();
+    kysely: {
+      close: () => {
+        beforeClose();
+        database.close();
+      },
+      prepare,
     },
-    prepare(sql: string): SqliteStatement {
-      const cached = cache.get(sql);
-      if (cached) return cached;
-      const statement: StatementSync = database.prepare(sql);
-      const adapted: SqliteStatement = {
-        reader: statement.columns().length > 0,
-        all: (parameters) => statement.all(...(parameters as never[])),
-        run: (parameters) => statement.run(...(parameters as never[])),
-        iterate: (parameters) => statement.iterate(...(parameters as never[])),
-      };
-      if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
-      cache.set(sql, adapted);
-      return adapted;
+    direct: {
+      query<Row>(sql: string, parameters: readonly unknown[]) {
+        if (database.isTransaction) return undefined;
+        const statement = prepare(sql);
+        if (statement.reader) return { rows: statement.all(parameters) as Row[] };
+        return { rows: [], numAffectedRows: BigInt(statement.run(parameters).changes) };
+      },
     },
   };
 }
@@ -60,11 +81,12 @@ function checkpointInBackground(database: DatabaseSync, path: string): () => voi
   };
 }
 
-export function nodeSqliteDialect(path: string): SqliteDialect {
+export function nodeSqliteDialect(path: string): { dialect: SqliteDialect; direct: DirectSqlite } {
   const database = new DatabaseSync(path);
   // WAL keeps readers off the writer's back; NORMAL sync is durable across process crashes.
   database.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768;');
   const inMemory = path === ':memory:' || path.startsWith('file::memory:');
   const stopCheckpointer = inMemory ? () => {} : checkpointInBackground(database, path);
-  return new SqliteDialect({ database: adapt(database, stopCheckpointer) });
+  const { kysely, direct } = adapt(database, stopCheckpointer);
+  return { dialect: new SqliteDialect({ database: kysely }), direct };
 }
