@@ -35,6 +35,7 @@ import { deviceRoutes } from './device/routes.ts';
 import { buildHttp } from './http/app.ts';
 import { composeAuthenticatorApp, type AuthenticatorApp } from './webapp/compose.ts';
 import { createWallet, type Wallet } from './wallet/index.ts';
+import { WALLET_CLIENT_ID } from './wallet/auth.ts';
 import { notifierOver } from './wallet/notifier.ts';
 
 export interface Vigie {
@@ -98,6 +99,8 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
     sessionTtlSeconds: config.sessionTtlHours * 3600,
     trustProxy: config.trustProxy,
     allowLoopbackCallbacks: !config.production,
+    // The wallet can revoke devices and change contacts: an existing session is not enough.
+    freshLoginClients: [WALLET_CLIENT_ID],
   });
   // A dependency that is down is a 503 with Retry-After on the provider's endpoints too (RFC 6749 §4.1.2.1).
   const unavailable = new WeakSet<object>();

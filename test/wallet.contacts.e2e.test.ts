@@ -124,6 +124,20 @@ for (const backend of backends) {
       assert.ok(audit.some((e) => e.event === 'contact_change.requested' && e.details.kind === 'mobile' && Number(e.details.approvalAgeSeconds) <= 300));
     });
 
+    it('every wallet login is a new approval, even from a browser that holds a session and strips prompt=login', async () => {
+      const wallet = await walletLogin(t, device);
+      const sessionsBefore = await t.vigie.db.kysely.selectFrom('wallet_session').select('id_hash').execute();
+      const start = await request(wallet.jar, `${t.issuer}/wallet/login?return=%2Fwallet%2Fcontacts`);
+      const location = new URL(start.headers.get('location') ?? '');
+      assert.equal(location.searchParams.get('prompt'), 'login');
+      location.searchParams.delete('prompt');
+      location.searchParams.delete('max_age');
+      const landed = await follow(wallet.jar, location);
+      assert.match(landed.url.pathname, /^\/interaction\//, 'the browser is sent to the login page, not back to the wallet');
+      assert.match(await landed.response.text(), /Portefeuille Vigie/);
+      assert.equal((await t.vigie.db.kysely.selectFrom('wallet_session').select('id_hash').execute()).length, sessionsBefore.length, 'no wallet session without a new approval');
+    });
+
     it('the cancel link sent to the old contact cancels the change and ends every session; the new contact never becomes usable', async () => {
       const wallet = await walletLogin(t, device);
       const seen = new Set((await outbox(OLD_MOBILE)).map((m) => m.id));

@@ -1,4 +1,4 @@
-import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { JWK } from 'jose';
 import type { DirectoryStore } from '../directory/store.ts';
 import { claimsFor } from '../directory/claims.ts';
@@ -41,6 +41,11 @@ export interface ProviderDeps {
   trustProxy: boolean;
   /** Lets back-channel logout reach services on this machine (development and tests only). */
   allowLoopbackCallbacks: boolean;
+  /**
+   * Clients every login of which is a new approval, whatever their request says: `prompt=login`
+   * is only a parameter, which the browser carrying the request can remove.
+   */
+  freshLoginClients?: readonly string[];
 }
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -100,6 +105,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     cookies: { keys: deps.cookieKeys, long: { signed: true, httpOnly: true, sameSite: 'lax' }, short: { signed: true, httpOnly: true, sameSite: 'lax' } },
     ...settings,
     features: { ...settings.features, rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource } },
+    interactions: { ...settings.interactions, policy: loginPolicy(new Set(deps.freshLoginClients ?? [])) },
     async findAccount(_ctx, sub) {
       const professional = await deps.directory.get(sub);
       if (!professional) return undefined;
@@ -112,6 +118,18 @@ export function createProvider(deps: ProviderDeps): Provider {
   const provider = new Provider(deps.issuer, configuration);
   provider.proxy = deps.trustProxy;
   return provider;
+}
+
+/** oidc-provider's prompts, plus: the clients in `freshLogin` get the login prompt until this very interaction logged in. */
+function loginPolicy(freshLogin: ReadonlySet<string>) {
+  const policy = interactionPolicy.base();
+  const { Check } = interactionPolicy;
+  policy.get('login')?.checks.push(
+    new Check('fresh_login_required', 'this client requires a new approval for every login', 'login_required', (ctx) =>
+      freshLogin.has(String(ctx.oidc.client?.clientId)) && !ctx.oidc.result?.login ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT,
+    ),
+  );
+  return policy;
 }
 
 function loopbackFetch(input: string | URL | Request, init?: RequestInit) {

@@ -147,13 +147,17 @@ export class WalletAuth {
 
     const cookie = randomId(32);
     const now = this.#clock.now();
+    // The step-up window (contacts.ts) counts from the approval, not from this callback, which may
+    // come minutes later. oidc-provider stamps auth_time with the system clock: the approval's age
+    // is measured on that clock, then applied to ours (tests inject theirs).
+    const approvalAgeMs = typeof claims.auth_time === 'number' ? Math.max(0, Date.now() - claims.auth_time * 1000) : MAX_AGE_SECONDS * 1000;
     const session: WalletSession = {
       idHash: sha256Base64url(cookie),
       nationalId,
       sessionUid,
       sid,
       csrf: randomId(24),
-      authenticatedAt: now,
+      authenticatedAt: now - approvalAgeMs,
       createdAt: now,
       expiresAt: now + this.#options.sessionTtlMs,
     };
