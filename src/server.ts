@@ -144,7 +144,7 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
   // Before buildHttp: the wallet installs middleware on the provider, which Koa composes once.
   const wallet = createWallet(
     { db, models, provider, clients, directory, devices, notifications: defence, notifier: notifierOver(authenticator), audit, clock, logger, metrics },
-    { issuer: config.issuer, sessionTtlMinutes: config.walletSessionMinutes, stepUpMinutes: config.walletStepUpMinutes, contactCoolingOffHours: config.contactCoolingOffHours, contactCodeTtlMinutes: config.contactCodeTtlMinutes, keys },
+    { issuer: config.issuer, sessionTtlMinutes: config.walletSessionMinutes, stepUpMinutes: config.walletStepUpMinutes, contactCoolingOffHours: config.contactCoolingOffHours, contactChangesPerHour: config.contactChangesPerHour, contactCodeTtlMinutes: config.contactCodeTtlMinutes, keys },
   );
   await wallet.registerClient();
 

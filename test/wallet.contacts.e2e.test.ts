@@ -138,6 +138,27 @@ for (const backend of backends) {
       assert.equal((await t.vigie.db.kysely.selectFrom('wallet_session').select('id_hash').execute()).length, sessionsBefore.length, 'no wallet session without a new approval');
     });
 
+    it('refuses more than 3 change requests an hour (429), sending nothing for the refused one', async () => {
+      t.clock.advance(HOUR + 1000);
+      const wallet = await walletLogin(t, device);
+      const sent = async () => (await outbox('+33698000001')).length + (await outbox('+33698000002')).length + (await outbox('+33698000003')).length + (await outbox('+33698000004')).length + (await outbox(OLD_MOBILE)).length;
+      for (const n of [1, 2, 3]) {
+        const accepted = await submit(wallet.jar, `${t.issuer}/wallet/contacts/change`, { csrf: wallet.csrf, kind: 'mobile', value: `06 98 00 00 0${n}` });
+        assert.match(await accepted.response.text(), /Un code de confirmation a été envoyé/);
+      }
+      const before = await sent();
+      const refused = await submit(wallet.jar, `${t.issuer}/wallet/contacts/change`, { csrf: wallet.csrf, kind: 'mobile', value: '06 98 00 00 04' });
+      assert.equal(refused.response.status, 429);
+      assert.match(await refused.response.text(), /Trop de demandes de changement de coordonnées/);
+      assert.equal(await sent(), before, 'no code and no notice for the refused request');
+      const changes = await t.vigie.wallet.contacts.list(DEMO_PRO.nationalId);
+      assert.equal(changes.find((c) => c.newValue === '+33698000003')?.state, 'pending_code', 'the change in progress is not superseded by a refused request');
+      assert.equal(changes.find((c) => c.newValue === '+33698000004')?.state, 'failed');
+      const audit = await t.vigie.audit.list({ subject: DEMO_PRO.nationalId });
+      assert.ok(audit.some((e) => e.event === 'contact_change.throttled'));
+      t.clock.advance(HOUR + 1000);
+    });
+
     it('the cancel link sent to the old contact cancels the change and ends every session; the new contact never becomes usable', async () => {
       const wallet = await walletLogin(t, device);
       const seen = new Set((await outbox(OLD_MOBILE)).map((m) => m.id));

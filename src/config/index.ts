@@ -58,6 +58,7 @@ export const settings = {
   vapidSubject: { env: 'VIGIE_VAPID_SUBJECT', schema: z.string().regex(/^(mailto:|https:\/\/)/, 'must be a mailto: or https:// URL').optional(), default: undefined, doc: 'Contact given to Web Push services (VAPID `sub`); defaults to the issuer when https, else `mailto:admin@localhost`. The VAPID key pair is derived from VIGIE_SECRET.' },
   walletSessionMinutes: { env: 'VIGIE_WALLET_SESSION_MINUTES', schema: z.coerce.number().int().min(5).max(24 * 60), default: '30', doc: 'Lifetime of a wallet session (/wallet); it also ends with the provider session it was opened in.' },
   walletStepUpMinutes: { env: 'VIGIE_WALLET_STEP_UP_MINUTES', schema: z.coerce.number().int().min(1).max(5), default: '5', doc: 'How recent the e-CPS approval must be to change contact details in the wallet (5 minutes at most).' },
+  contactChangesPerHour: { env: 'VIGIE_CONTACT_CHANGES_PER_HOUR', schema: z.coerce.number().int().min(1).max(50), default: '3', doc: 'Contact-change requests a professional may make per hour in the wallet (each sends a code to the new contact and a notice to the old one).' },
   contactCoolingOffHours: { env: 'VIGIE_CONTACT_COOLING_OFF_HOURS', schema: z.coerce.number().int().min(1).max(24 * 30), default: '72', doc: 'Delay before a new email or mobile, confirmed in the wallet, may be used to activate an e-CPS.' },
   contactCodeTtlMinutes: { env: 'VIGIE_CONTACT_CODE_TTL_MINUTES', schema: z.coerce.number().int().min(1).max(60), default: '15', doc: 'Lifetime of the code sent to a new contact detail.' },
 } as const;

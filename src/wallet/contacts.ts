@@ -64,6 +64,8 @@ export interface ContactChangeOptions {
   /** The public URL of a cancel link. */
   cancelUrl: (token: string) => string;
   maxCodeAttempts?: number;
+  /** Requests per professional per hour: each one sends two messages. */
+  changesPerHour?: number;
 }
 
 export interface ContactChangeDeps {
@@ -77,6 +79,7 @@ export interface ContactChangeDeps {
 }
 
 const CODE_DIGITS = 6;
+const HOUR_MS = 3600_000;
 
 export function normaliseContact(kind: ContactKind, input: string): string {
   const value = kind === 'email' ? normaliseEmail(input) : normaliseMobile(input);
@@ -90,7 +93,7 @@ export class ContactChangeService {
 
   constructor(deps: ContactChangeDeps, options: ContactChangeOptions) {
     this.#deps = deps;
-    this.#options = { maxCodeAttempts: 5, ...options };
+    this.#options = { maxCodeAttempts: 5, changesPerHour: 3, ...options };
   }
 
   get coolingOffMs(): number {
@@ -127,13 +130,6 @@ export class ContactChangeService {
     if (oldValue === newValue) throw walletErrors.CONTACT_UNCHANGED();
     const now = clock.now();
 
-    // One change of a kind at a time: a new request replaces the one in progress.
-    for (const open of await store.listOpen(input.nationalId, input.kind)) {
-      if (await store.transition(open.id, legalFrom('superseded', [open.state]), 'superseded', { settledAt: now })) {
-        await audit.append({ actor: input.actor, event: 'contact_change.superseded', subject: input.nationalId, details: { changeId: open.id, kind: open.kind, by: 'new_request' } });
-      }
-    }
-
     const code = randomDigits(CODE_DIGITS);
     const cancelToken = randomId(32);
     const change: ContactChange = {
@@ -153,7 +149,22 @@ export class ContactChangeService {
       settledAt: null,
     };
     change.codeHash = this.#hashCode(change.id, code);
+    // Insert, then count (this one included): racing requests over the limit all lose, and
+    // nothing has been sent or superseded for a refused one.
     await store.create(change);
+    if ((await store.countRequestedSince(input.nationalId, now - HOUR_MS)) > this.#options.changesPerHour) {
+      await store.transition(change.id, ['pending_code'], 'failed', { settledAt: now });
+      await audit.append({ actor: input.actor, event: 'contact_change.throttled', subject: input.nationalId, details: { changeId: change.id, kind: input.kind } });
+      throw walletErrors.CONTACT_RATE_LIMITED({ headers: { 'retry-after': String(HOUR_MS / 1000) } });
+    }
+
+    // One change of a kind at a time: a new request replaces the one in progress.
+    for (const open of await store.listOpen(input.nationalId, input.kind)) {
+      if (open.id === change.id) continue;
+      if (await store.transition(open.id, legalFrom('superseded', [open.state]), 'superseded', { settledAt: now })) {
+        await audit.append({ actor: input.actor, event: 'contact_change.superseded', subject: input.nationalId, details: { changeId: open.id, kind: open.kind, by: 'new_request' } });
+      }
+    }
     await audit.append({
       actor: input.actor,
       event: 'contact_change.requested',

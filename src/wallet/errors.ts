@@ -9,6 +9,7 @@ export const walletErrors = defineErrors({
   WALLET_SESSION_NOT_FOUND: [404, 'Cette session n’existe plus ou ne vous appartient pas.'],
   WALLET_DEVICE_NOT_FOUND: [404, 'Cet appareil n’existe pas ou ne vous appartient pas.'],
   WALLET_DEVICE_ALREADY_REVOKED: [409, 'Cet appareil est déjà révoqué.'],
+  CONTACT_RATE_LIMITED: [429, 'Trop de demandes de changement de coordonnées en une heure. Réessayez plus tard.'],
   CONTACT_STEP_UP_REQUIRED: [403, 'Pour modifier vos coordonnées, confirmez d’abord votre identité avec votre e-CPS (validation de moins de 5 minutes).'],
   CONTACT_INVALID_EMAIL: [400, 'Cette adresse e-mail n’est pas valide.'],
   CONTACT_INVALID_MOBILE: [400, 'Ce numéro n’est pas un mobile français valide (par exemple 06 12 34 56 78).'],

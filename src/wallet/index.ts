@@ -39,6 +39,7 @@ export interface WalletOptions {
   stepUpMinutes: number;
   contactCoolingOffHours: number;
   contactCodeTtlMinutes: number;
+  contactChangesPerHour: number;
   /** Root-derived keys: the wallet derives its own sub-keys from them. */
   keys: { csrf: Buffer; code: Buffer };
 }
@@ -125,6 +126,7 @@ export function createWallet(deps: WalletDeps, options: WalletOptions): Wallet {
       coolingOffMs: options.contactCoolingOffHours * 3600_000,
       codeTtlMs: options.contactCodeTtlMinutes * 60_000,
       stepUpMs: options.stepUpMinutes * 60_000,
+      changesPerHour: options.contactChangesPerHour,
       cancelUrl: (token) => `${options.issuer}/wallet/contacts/cancel/${token}`,
     },
   );

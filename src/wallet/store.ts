@@ -281,6 +281,8 @@ export interface ContactChangeStore {
   findByCancelHash(cancelHash: string): Promise<ContactChange | undefined>;
   /** Newest first. */
   listRecent(nationalId: string, limit: number): Promise<ContactChange[]>;
+  /** Changes requested by a professional since `since` (whatever became of them). */
+  countRequestedSince(nationalId: string, since: number): Promise<number>;
   /** Changes of one kind still in progress (waiting for the code or cooling off). */
   listOpen(nationalId: string, kind: ContactKind): Promise<ContactChange[]>;
   /** Compare-and-set from one of `from` to `to`; false when the change was elsewhere. */
@@ -353,6 +355,16 @@ export class SqlContactChangeStore implements ContactChangeStore {
   async listRecent(nationalId: string, limit: number): Promise<ContactChange[]> {
     const rows = await this.#db.kysely.selectFrom('contact_change').selectAll().where('national_id', '=', nationalId).orderBy('created_at', 'desc').orderBy('id').limit(limit).execute();
     return rows.map(toChange);
+  }
+
+  async countRequestedSince(nationalId: string, since: number): Promise<number> {
+    const row = await this.#db.kysely
+      .selectFrom('contact_change')
+      .select((eb) => eb.fn.countAll<number | string>().as('n'))
+      .where('national_id', '=', nationalId)
+      .where('created_at', '>=', since)
+      .executeTakeFirst();
+    return Number(row?.n ?? 0);
   }
 
   async listOpen(nationalId: string, kind: ContactKind): Promise<ContactChange[]> {
