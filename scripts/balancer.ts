@@ -3,7 +3,7 @@
 // refuses a connection is skipped for a second and the request goes to the next one (the body is
 // buffered, so even a POST is retried safely: nothing reached the dead node). Streams (SSE) and
 // WebSocket upgrades are piped through; when a node dies, its streams end and the browser
-// reconnects — to another node. Adds X-Forwarded-For/-Proto/-Host (run the nodes with
+// reconnects — to another node. Sets X-Forwarded-For/-Proto/-Host, overwriting what the client sent (run the nodes with
 // VIGIE_TRUST_PROXY=true). Not a production load balancer: use nginx, HAProxy or the platform's.
 import http from 'node:http';
 import net from 'node:net';
@@ -44,7 +44,8 @@ export async function startBalancer(options: { port?: number; targets: Target[];
     const headers: http.OutgoingHttpHeaders = { ...req.headers };
     for (const name of HOP_BY_HOP) delete headers[name];
     const client = req.socket.remoteAddress ?? '';
-    headers['x-forwarded-for'] = req.headers['x-forwarded-for'] ? `${req.headers['x-forwarded-for']}, ${client}` : client;
+    // Overwritten, not appended: what the client wrote there must not reach the nodes.
+    headers['x-forwarded-for'] = client;
     headers['x-forwarded-proto'] = 'http';
     headers['x-forwarded-host'] = req.headers.host ?? '';
     return headers;

@@ -18,7 +18,12 @@ export const settings = {
   databaseUrl: { env: 'DATABASE_URL', schema: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(), default: undefined, doc: 'PostgreSQL connection string; when unset the embedded SQLite database is used.' },
   redisUrl: { env: 'REDIS_URL', schema: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL').optional(), default: undefined, doc: 'Redis connection string for short-lived shared state (several nodes).' },
   secret: { env: 'VIGIE_SECRET', schema: z.string().min(32, 'must hold at least 32 characters').optional(), default: undefined, doc: 'Root secret from which PIN/code hashing, cookie and key-sealing keys are derived. Required in production; generated into the data folder in development.' },
-  trustProxy: { env: 'VIGIE_TRUST_PROXY', schema: boolean, default: 'false', doc: 'Trust `X-Forwarded-*` headers (behind a load balancer).' },
+  trustProxy: {
+    env: 'VIGIE_TRUST_PROXY',
+    schema: z.union([boolean.transform((on) => (on ? 1 : 0)), z.coerce.number().int().min(0).max(5)]),
+    default: 'false',
+    doc: 'Behind how many proxies Vigie runs: `true` is one (the load balancer), `2` a CDN in front of it, and so on. The client address is then the one that many hops back in `X-Forwarded-For` (the entries further left are whatever the client sent); the public host and scheme come from `X-Forwarded-Host`/`-Proto`.',
+  },
   logLevel: { env: 'LOG_LEVEL', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info', doc: 'pino log level.' },
   challengeTtlSeconds: { env: 'VIGIE_CHALLENGE_TTL_SECONDS', schema: seconds.max(600), default: '60', doc: 'Lifetime of a push challenge.' },
   signatureWindowSeconds: { env: 'VIGIE_SIGNATURE_WINDOW_SECONDS', schema: seconds.max(600), default: '60', doc: 'Accepted clock skew of a signed device request; nonces are remembered twice as long.' },

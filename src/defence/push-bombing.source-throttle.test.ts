@@ -46,6 +46,14 @@ describe('push bombing from one source: rates, spraying, circuit breaker', () =>
     assert.equal(t.vigie.metrics.counter('vigie_login_decisions_total', '').get({ decision: 'refused', reason: 'ip_rate' }), 2);
   });
 
+  it('counts the address the load balancer saw, not what the client wrote before it in X-Forwarded-For', async () => {
+    t.clock.advance(120_000);
+    // Each request claims another origin; the balancer (one hop, VIGIE_TRUST_PROXY=true) appended the real one.
+    for (let i = 0; i < 20; i += 1) assert.ok((await attempt(`100.64.${i}.1, 203.0.113.50`, '899999999999')).ok, `request ${i + 1}`);
+    const refused = await attempt('100.64.99.1, 203.0.113.50', '899999999999');
+    assert.ok(!refused.ok && refused.status === 429);
+  });
+
   it('refuses a /24 past 60 requests a minute even when each address stays under its own rate', async () => {
     t.clock.advance(120_000);
     const results: Attempt[] = [];

@@ -11,10 +11,16 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; i
 
 export interface HttpOptions {
   logger: Logger;
-  trustProxy: boolean;
+  /** Proxy hops in front of Vigie (0: none): see VIGIE_TRUST_PROXY. */
+  trustProxy: number;
   provider: Provider;
   /** Plugins registered in their own encapsulated context (login pages, device protocol, ...). */
   plugins: Array<(app: FastifyInstance) => Promise<void>>;
+}
+
+/** The last `hops` addresses of a request's chain are proxies of ours (proxy-addr's hop count). */
+function trustHops(hops: number): false | ((address: string, hop: number) => boolean) {
+  return hops > 0 ? (_address, hop) => hop < hops : false;
 }
 
 /**
@@ -22,7 +28,7 @@ export interface HttpOptions {
  * the body (it parses its own: a body consumed by Fastify makes /token fail).
  */
 export async function buildHttp(options: HttpOptions): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, trustProxy: options.trustProxy, bodyLimit: 64 * 1024, logController: new LogController({ disableRequestLogging: true }) });
+  const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, trustProxy: trustHops(options.trustProxy), bodyLimit: 64 * 1024, logController: new LogController({ disableRequestLogging: true }) });
   const callback = options.provider.callback();
 
   const toProvider = async (request: FastifyRequest, reply: FastifyReply) => {

@@ -38,7 +38,8 @@ export interface ProviderDeps {
   /** Signs oidc-provider's cookies; the login pages check the interaction cookie with it too. */
   cookieKeys: CookieKeys;
   sessionTtlSeconds: number;
-  trustProxy: boolean;
+  /** Proxy hops in front of Vigie (0: none): see VIGIE_TRUST_PROXY. */
+  trustProxy: number;
   /** Lets back-channel logout reach services on this machine (development and tests only). */
   allowLoopbackCallbacks: boolean;
   /**
@@ -116,7 +117,9 @@ export function createProvider(deps: ProviderDeps): Provider {
     ...(deps.allowLoopbackCallbacks ? { fetch: loopbackFetch } : {}),
   };
   const provider = new Provider(deps.issuer, configuration);
-  provider.proxy = deps.trustProxy;
+  provider.proxy = deps.trustProxy > 0;
+  // Only the last hops of X-Forwarded-For were written by our proxies; the rest is the client's say.
+  provider.maxIpsCount = deps.trustProxy;
   return provider;
 }
 
