@@ -8,6 +8,14 @@ import * as client from 'openid-client';
 import { startTestVigie, startBrowserLogin, continueLogin, DEMO_PRO, type TestVigie } from './support/harness.ts';
 import type { DeviceSimulator } from '../src/device/simulator.ts';
 import { request, type Jar } from './support/browser.ts';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { pino } from 'pino';
+import { loadConfig } from '../src/config/index.ts';
+import { createVigie } from '../src/server.ts';
+import { freePort } from './support/harness.ts';
 
 async function approvedLogin(t: TestVigie, device: DeviceSimulator, rp: client.Configuration = t.rp) {
   const login = await startBrowserLogin(t, DEMO_PRO.nationalId, {}, rp);
@@ -58,6 +66,8 @@ describe('OIDC protocol features', () => {
     assert.ok(meta.introspection_endpoint);
     assert.deepEqual(meta.acr_values_supported, ['eidas1']);
     assert.ok((meta.scopes_supported ?? []).includes('scope_all'));
+    // Pushed authorization requests are not served: not advertised either.
+    assert.equal(meta.pushed_authorization_request_endpoint, undefined);
   });
 
   it('publishes an ES256 signing key in the JWKS', async () => {
@@ -84,6 +94,27 @@ describe('OIDC protocol features', () => {
     await client.tokenRevocation(t.rp, tokens.access_token);
     const inactive = await client.tokenIntrospection(t.rp, tokens.access_token);
     assert.equal(inactive.active, false);
+  });
+
+  it('a service introspects its own tokens only', async () => {
+    const tokens = await approvedLogin(t, device);
+    const secret = 'o'.repeat(40);
+    await t.vigie.clients.put({ client_id: 'nosy-rp', client_name: 'Service curieux', redirect_uris: [t.redirectUri], client_secret: secret });
+    const nosy = await client.discovery(new URL(t.issuer), 'nosy-rp', undefined, client.ClientSecretBasic(secret), { execute: [client.allowInsecureRequests] });
+    const seen = await client.tokenIntrospection(nosy, tokens.access_token);
+    assert.equal(seen.active, false);
+    assert.equal(seen.sub, undefined);
+    assert.equal((await client.tokenIntrospection(t.rp, tokens.access_token)).active, true);
+  });
+
+  it("the provider's own pages (logout, errors) cannot be framed", async () => {
+    for (const path of ['/session/end', '/auth?client_id=nobody']) {
+      const response = await fetch(`${t.issuer}${path}`, { redirect: 'manual' });
+      assert.match(response.headers.get('content-type') ?? '', /text\/html/, path);
+      assert.equal(response.headers.get('x-frame-options'), 'DENY', path);
+      assert.equal(response.headers.get('content-security-policy'), "frame-ancestors 'none'", path);
+      assert.equal(response.headers.get('x-content-type-options'), 'nosniff', path);
+    }
   });
 
   it('authenticates services with client_secret_post and private_key_jwt', async () => {
@@ -165,5 +196,26 @@ describe('OIDC protocol features', () => {
     assert.equal((await request(login.jar, `${login.challengeUrl}/status`)).status, 200, 'its own browser still follows it');
     const { challenges } = (await device.listChallenges()).body;
     for (const c of challenges) await device.deny(c.id, 'refused');
+  });
+});
+
+describe('cookies behind a TLS-terminating proxy', () => {
+  it('every provider cookie is Secure when the public URL is https, though the connection is plain http', async () => {
+    const port = await freePort();
+    const config = loadConfig({ NODE_ENV: 'test', PORT: String(port), HOST: '127.0.0.1', VIGIE_DATA_DIR: await mkdtemp(join(tmpdir(), 'vigie-tls-')), LOG_LEVEL: 'silent', VIGIE_SECRET: randomBytes(32).toString('hex'), VIGIE_ISSUER: 'https://vigie.example', VIGIE_DEMO: 'false' });
+    const vigie = await createVigie(config, { logger: pino({ level: 'silent' }) });
+    try {
+      const local = await vigie.listen();
+      await vigie.clients.put({ client_id: 'tls-rp', client_name: 'Service', redirect_uris: ['https://service.example/cb'], client_secret: 'x'.repeat(40) });
+      const auth = new URL(`${local}/auth`);
+      auth.search = new URLSearchParams({ client_id: 'tls-rp', redirect_uri: 'https://service.example/cb', response_type: 'code', scope: 'openid', code_challenge: 'a'.repeat(43), code_challenge_method: 'S256' }).toString();
+      const response = await fetch(auth, { redirect: 'manual' });
+      assert.equal(response.status, 303);
+      const cookies = response.headers.getSetCookie();
+      assert.ok(cookies.some((c) => c.startsWith('_interaction=')), cookies.join('\n'));
+      for (const cookie of cookies) assert.match(cookie, /;\s*secure/i, cookie);
+    } finally {
+      await vigie.close();
+    }
   });
 });

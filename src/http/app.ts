@@ -7,6 +7,9 @@ import { PROVIDER_PATH_PREFIXES } from '../oidc/provider.ts';
 import { installErrorHandling } from './errors.ts';
 
 const LOGIN_SCRIPT = readFileSync(new URL('../login/static/login.js', import.meta.url), 'utf8');
+const SECURITY_HEADERS = { 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'x-frame-options': 'DENY' };
+/** oidc-provider's pages carry inline scripts (form_post, logout): no script policy, but no framing either. */
+const PROVIDER_HEADERS = { ...SECURITY_HEADERS, 'content-security-policy': "frame-ancestors 'none'" };
 const CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'";
 
 export interface HttpOptions {
@@ -31,8 +34,10 @@ export async function buildHttp(options: HttpOptions): Promise<FastifyInstance> 
   const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, trustProxy: trustHops(options.trustProxy), bodyLimit: 64 * 1024, logController: new LogController({ disableRequestLogging: true }) });
   const callback = options.provider.callback();
 
+  // A hijacked reply skips onSend below: the provider's pages (logout, errors) get their headers here.
   const toProvider = async (request: FastifyRequest, reply: FastifyReply) => {
     reply.hijack();
+    for (const [name, value] of Object.entries(PROVIDER_HEADERS)) reply.raw.setHeader(name, value);
     callback(request.raw, reply.raw);
   };
   for (const prefix of PROVIDER_PATH_PREFIXES) {
@@ -46,9 +51,7 @@ export async function buildHttp(options: HttpOptions): Promise<FastifyInstance> 
     request.log.info({ method: request.method, url: request.routeOptions.url ?? request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
   app.addHook('onSend', async (_request, reply) => {
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('referrer-policy', 'no-referrer');
-    reply.header('x-frame-options', 'DENY');
+    reply.headers(SECURITY_HEADERS);
     if (String(reply.getHeader('content-type') ?? '').startsWith('text/html')) reply.header('content-security-policy', CSP);
   });
 

@@ -77,7 +77,10 @@ export function protocolSettings(sessionTtlSeconds: number) {
     features: {
       devInteractions: { enabled: false },
       claimsParameter: { enabled: true },
-      introspection: { enabled: true },
+      // A service may only introspect its own tokens (oidc-provider lets any client see any token).
+      introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
+      // Not routed (PROVIDER_ROUTES): advertised, it would send services to a 404.
+      pushedAuthorizationRequests: { enabled: false },
       revocation: { enabled: true },
       userinfo: { enabled: true },
       backchannelLogout: { enabled: true },
@@ -117,6 +120,9 @@ export function createProvider(deps: ProviderDeps): Provider {
     ...(deps.allowLoopbackCallbacks ? { fetch: loopbackFetch } : {}),
   };
   const provider = new Provider(deps.issuer, configuration);
+  // TLS ends at the proxy, so the connection says http; with a public https URL every cookie
+  // (session, interaction) must still be Secure, whatever X-Forwarded-Proto says or not.
+  if (deps.issuer.startsWith('https://')) Object.defineProperty(provider.request, 'secure', { get: () => true });
   provider.proxy = deps.trustProxy > 0;
   // Only the last hops of X-Forwarded-For were written by our proxies; the rest is the client's say.
   provider.maxIpsCount = deps.trustProxy;
