@@ -1,3 +1,4 @@
+import { createECDH } from 'node:crypto';
 import { z } from 'zod';
 
 /** Request and response bodies of the device protocol; the OpenAPI document is generated from these. */
@@ -8,12 +9,15 @@ export const publicJwk = z.object({
   y: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
 }).strict();
 
+/** Shown in the wallet and quoted in the notice email of a new device: printable text only. */
+const deviceName = z.string().trim().min(1).max(60).regex(/^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+$/u, 'printable characters only (no line breaks or control characters)').default('e-CPS');
+
 export const activateBody = z.object({
   nationalId: z.string().regex(/^8\d{11}$/, 'a national identifier: 8 followed by the 11-digit RPPS'),
   activationCode: z.string().min(4).max(32),
   publicKey: publicJwk,
   pin: z.string().regex(/^\d{4}$/, '4 digits'),
-  name: z.string().trim().min(1).max(60).default('e-CPS'),
+  name: deviceName,
 }).strict();
 
 export const approveBody = z.object({
@@ -60,7 +64,7 @@ export const activationVerifyBody = z.object({ emailCode: sixDigits, smsCode: si
 export const activationCompleteBody = z.object({
   publicKey: publicJwk,
   pin: z.string().regex(/^\d{4}$/, '4 digits'),
-  name: z.string().trim().min(1).max(60).default('e-CPS'),
+  name: deviceName,
 }).strict();
 
 export const activationView = z.object({
@@ -74,9 +78,21 @@ export const pushSubscriptionBody = z.object({
   endpoint: z.string().max(2048).pipe(z.url()),
   expirationTime: z.number().nullable().optional(),
   keys: z.object({
-    p256dh: z.string().regex(/^[A-Za-z0-9_-]{87}=?$/, 'an uncompressed P-256 public key, base64url'),
+    p256dh: z.string().regex(/^[A-Za-z0-9_-]{87}=?$/, 'an uncompressed P-256 public key, base64url').refine(isP256Point, 'a point of the P-256 curve'),
     auth: z.string().regex(/^[A-Za-z0-9_-]{22}(==)?$/, '16 bytes, base64url'),
   }).strict(),
 }).strict();
 
 export const pushKeyView = z.object({ publicKey: z.string().describe('VAPID application server key (uncompressed P-256 point, base64url)') });
+
+/** A key the push service could never encrypt to would fail every delivery: refused when given. */
+function isP256Point(base64url: string): boolean {
+  const ecdh = createECDH('prime256v1');
+  ecdh.generateKeys();
+  try {
+    ecdh.computeSecret(Buffer.from(base64url, 'base64url'));
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -5,6 +5,8 @@ import webpush from 'web-push';
 import { deriveVapidKeys } from './vapid.ts';
 import { isAcceptablePushEndpoint } from './endpoint.ts';
 import { checkVapid } from '../../test/support/push-receiver.ts';
+import { WebPushGateway } from './webpush.ts';
+import { pushSubscriptionBody } from '../device/schemas.ts';
 
 describe('VAPID keys derived from the root secret', () => {
   it('are a valid P-256 pair, the same for the same seed on every node, different for another seed', () => {
@@ -50,5 +52,29 @@ describe('push endpoint validation (we POST to URLs devices give us)', () => {
   it('outside production: plain http to loopback too, nowhere else', () => {
     for (const url of ['http://127.0.0.1:8080/push/x', 'http://localhost:1/push', 'http://[::1]:9/p', 'https://push.example/x']) assert.equal(isAcceptablePushEndpoint(url, { production: false }), true, url);
     for (const url of ['http://10.0.0.1/push', 'http://push.example/x', 'http://127.0.0.1.nip.io/x', 'file:///etc/passwd', 'data:,x']) assert.equal(isAcceptablePushEndpoint(url, { production: false }), false, url);
+  });
+});
+
+describe('push subscriptions with keys nothing can be encrypted to', () => {
+  const validKey = () => {
+    const ecdh = createECDH('prime256v1');
+    ecdh.generateKeys();
+    return ecdh.getPublicKey().toString('base64url');
+  };
+  const subscription = (p256dh: string) => ({ endpoint: 'https://push.example/s/1', keys: { p256dh, auth: randomBytes(16).toString('base64url') } });
+  // 0x04 then 64 bytes that are no point of the curve (the right length and alphabet, so only the curve check can refuse it).
+  const offCurve = Buffer.concat([Buffer.from([4]), Buffer.alloc(64, 7)]).toString('base64url');
+
+  it('are refused when the device registers them', () => {
+    assert.equal(pushSubscriptionBody.safeParse(subscription(validKey())).success, true);
+    const refused = pushSubscriptionBody.safeParse(subscription(offCurve));
+    assert.equal(refused.success, false);
+    assert.match(JSON.stringify(refused.error?.issues), /a point of the P-256 curve/);
+  });
+
+  it('one stored before the check is reported gone (dropped), not thrown at every challenge', async () => {
+    const gateway = new WebPushGateway({ keys: deriveVapidKeys(randomBytes(32)), subject: 'mailto:ops@vigie.test' });
+    const result = await gateway.send({ deviceId: 'd1', endpoint: 'https://push.example/s/1', p256dh: offCurve, auth: randomBytes(16).toString('base64url') }, { challengeId: 'c1', ttlSeconds: 60 });
+    assert.deepEqual(result, { status: 'gone' });
   });
 });

@@ -19,12 +19,18 @@ export class WebPushGateway implements PushGateway {
 
   async send(target: PushTarget, message: PushMessage): Promise<PushResult> {
     const payload = JSON.stringify({ type: 'challenge', challengeId: message.challengeId });
-    const details = webpush.generateRequestDetails({ endpoint: target.endpoint, keys: { p256dh: target.p256dh, auth: target.auth } }, payload, {
-      vapidDetails: this.#vapid,
-      TTL: Math.max(0, Math.floor(message.ttlSeconds)),
-      urgency: 'high',
-      contentEncoding: 'aes128gcm',
-    });
+    let details;
+    try {
+      details = webpush.generateRequestDetails({ endpoint: target.endpoint, keys: { p256dh: target.p256dh, auth: target.auth } }, payload, {
+        vapidDetails: this.#vapid,
+        TTL: Math.max(0, Math.floor(message.ttlSeconds)),
+        urgency: 'high',
+        contentEncoding: 'aes128gcm',
+      });
+    } catch {
+      // Keys nothing can be encrypted to (stored before they were checked): the subscription is dead.
+      return { status: 'gone' };
+    }
     try {
       const response = await fetch(details.endpoint, {
         method: details.method,

@@ -44,7 +44,8 @@ interface PendingLogin {
 
 /** Only our own wallet pages are acceptable destinations after login. */
 export function safeReturnTo(value: unknown): string {
-  return typeof value === 'string' && /^\/wallet(?:[/?#]|$)/.test(value) && !value.includes('\\') && !value.startsWith('//') ? value : '/wallet';
+  // Printable ASCII only: it becomes a Location header, where a line break or a non-Latin-1 character is a 500.
+  return typeof value === 'string' && /^\/wallet(?:[/?#]|$)/.test(value) && /^[\x21-\x7e]*$/.test(value) && !value.includes('\\') && !value.startsWith('//') ? value : '/wallet';
 }
 
 export class WalletAuth {
