@@ -96,6 +96,18 @@ for (const backend of backends) {
       await device.deny(challenge.id, 'refused');
     });
 
+    it('a page reloaded after approval offers to continue; once used, it says so', async () => {
+      const login = await startBrowserLogin(t);
+      const challenge = await pendingChallenge(device);
+      assert.equal((await device.approve(challenge.id, login.displayCode, '2468')).status, 200);
+      const reloaded = await (await request(login.jar, login.challengeUrl)).text();
+      assert.match(reloaded, /Connexion validée/);
+      assert.match(reloaded, /<form id="continue" method="post"/);
+      assert.doesNotMatch(reloaded, /annulée/);
+      assert.ok((await continueLogin(t, login)).url.href.startsWith(t.redirectUri));
+      assert.match(await (await request(login.jar, login.challengeUrl)).text(), /Demande déjà utilisée/);
+    });
+
     it('a wrong code picked fails the challenge: no code is issued', async () => {
       const login = await startBrowserLogin(t);
       const challenge = await pendingChallenge(device);

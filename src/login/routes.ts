@@ -10,7 +10,7 @@ import type { Challenge, RequestContext } from '../challenge/challenge.ts';
 import { ACR_EIDAS1, AMR_ECPS } from '../oidc/provider.ts';
 import { normaliseIdentifier } from './identifier.ts';
 import type { LoginService } from './service.ts';
-import { challengePage, identifierPage, outcomePage } from './views.ts';
+import { approvedPage, challengePage, identifierPage, outcomePage } from './views.ts';
 import { describeBrowser } from './browser.ts';
 import { isDependencyDown } from '../http/errors.ts';
 import type { DefenceService } from '../defence/service.ts';
@@ -144,8 +144,9 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
 
   app.get('/interaction/:uid/challenge/:cid', async (request, reply) => {
     const { uid, challenge } = await challengeFor(request);
-    if (challenge.state !== 'pending') return html(reply, outcomePage(challenge.state, base(uid)));
     const path = `${base(uid)}/challenge/${encodeURIComponent(challenge.id)}`;
+    if (challenge.state === 'approved' && challenge.consumedAt === null) return html(reply, approvedPage({ clientName: challenge.clientName, continueAction: `${path}/continue`, csrf: csrfFor(uid) }));
+    if (challenge.state !== 'pending') return html(reply, outcomePage(challenge.consumedAt === null ? challenge.state : 'consumed', base(uid)));
     return html(
       reply,
       challengePage({

@@ -46,6 +46,19 @@ export function challengePage(input: { challenge: Challenge; secondsLeft: number
   );
 }
 
+/** The page of an approved challenge not yet used (reloaded, or reached without JavaScript): one button to finish. */
+export function approvedPage(input: { clientName: string; continueAction: string; csrf: string }): string {
+  return page(
+    'Connexion validée',
+    html`<h1>Connexion validée</h1>
+      <p class="ok" role="status">Vous avez validé la connexion à <strong>${input.clientName}</strong> sur votre e-CPS.</p>
+      <form id="continue" method="post" action="${input.continueAction}">
+        <input type="hidden" name="csrf" value="${input.csrf}">
+        <button type="submit">Continuer vers le service</button>
+      </form>`,
+  );
+}
+
 const OUTCOMES: Record<string, { title: string; text: string }> = {
   denied: { title: 'Demande refusée', text: 'La demande a été refusée depuis l\u2019application e-CPS.' },
   expired: { title: 'Demande expirée', text: 'La demande a expiré sans validation. Vous pouvez recommencer.' },
