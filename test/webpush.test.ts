@@ -127,6 +127,28 @@ describe('Web Push delivery (RFC 8030 / 8291 / 8292)', () => {
     assert.equal(stream.body.error, 'DEVICE_REVOKED');
   });
 
+  it('a stream left open by a device revoked meanwhile gets no more requests: it is closed', async () => {
+    const doomed = await t.activateDevice(device.state.nationalId!, '8642');
+    const path = '/device/v1/stream';
+    const key = await crypto.subtle.importKey('jwk', doomed.state.privateJwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
+    const headers = await signRequest(key, { method: 'GET', path, deviceId: doomed.state.deviceId!, body: '', now: t.clock.now() });
+    const response = await fetch(`${t.issuer}${path}`, { headers });
+    assert.equal(response.status, 200);
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    while (!/event: pending\n/.test(text)) text += (await reader.read()).value ?? '';
+    assert.equal((await doomed.call('DELETE', '/me')).status, 204);
+    const challenge = await pushChallenge(t, device.state.nationalId!);
+    await t.vigie.authenticator.hub.drain();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+    assert.ok(!text.includes(challenge.id), 'the revoked device never saw the request');
+    await denyAll(device);
+  });
+
   it('a subscription the push service says is gone (410) is forgotten', async () => {
     const gone = receiver.subscribe({ gone: true });
     assert.equal((await device.call('PUT', '/push/subscription', gone.json)).status, 204);

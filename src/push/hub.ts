@@ -6,6 +6,7 @@ import type { Challenge } from '../challenge/challenge.ts';
 import { viewChallenge } from '../device/routes.ts';
 import type { PushGateway } from './gateway.ts';
 import type { PushStore } from './store.ts';
+import type { DeviceStore } from '../device/store.ts';
 
 /** One open device stream (SSE) on this node. */
 export interface DeviceStream {
@@ -34,16 +35,18 @@ export class DeliveryHub {
   readonly #bus: EventBus;
   readonly #challenges: ChallengeService;
   readonly #push: PushStore;
+  readonly #devices: Pick<DeviceStore, 'get'>;
   readonly #gateway: PushGateway | undefined;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #inFlight = new Set<Promise<void>>();
   #unsubscribe: Array<() => void> = [];
 
-  constructor(deps: { bus: EventBus; challenges: ChallengeService; push: PushStore; gateway?: PushGateway; clock: Clock; logger: Logger }) {
+  constructor(deps: { bus: EventBus; challenges: ChallengeService; push: PushStore; devices: Pick<DeviceStore, 'get'>; gateway?: PushGateway; clock: Clock; logger: Logger }) {
     this.#bus = deps.bus;
     this.#challenges = deps.challenges;
     this.#push = deps.push;
+    this.#devices = deps.devices;
     this.#gateway = deps.gateway;
     this.#clock = deps.clock;
     this.#logger = deps.logger;
@@ -105,7 +108,14 @@ export class DeliveryHub {
     const challenge = await this.#challenges.get(event.challengeId);
     if (!challenge || challenge.state !== 'pending' || challenge.nationalId !== event.nationalId) return;
     const view = viewChallenge(challenge);
-    for (const stream of local) stream.send('challenge', view);
+    // A stream outlives its device's revocation or lock (wallet, "not me" link, PINs), which may
+    // happen on any node: the request (place, browser, codes) goes to active devices only.
+    await Promise.all(
+      [...local].map(async (stream) => {
+        if ((await this.#devices.get(stream.deviceId))?.state === 'active') stream.send('challenge', view);
+        else stream.close();
+      }),
+    );
   }
 
   async #webPush(challenge: Challenge): Promise<void> {

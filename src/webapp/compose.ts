@@ -70,7 +70,7 @@ export function composeAuthenticatorApp(deps: {
   const vapid = deriveVapidKeys(deps.keys.vapid);
   const subject = config.vapidSubject ?? (config.issuer.startsWith('https://') ? config.issuer : 'mailto:admin@localhost');
   const push = new SqlPushStore(deps.db);
-  const hub = new DeliveryHub({ bus: deps.bus, challenges: deps.challenges, push, gateway: new WebPushGateway({ keys: vapid, subject }), clock, logger });
+  const hub = new DeliveryHub({ bus: deps.bus, challenges: deps.challenges, push, devices: deps.deviceStore, gateway: new WebPushGateway({ keys: vapid, subject }), clock, logger });
   hub.start();
 
   const plugins: Array<(app: FastifyInstance) => Promise<void>> = [
