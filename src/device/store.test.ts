@@ -144,13 +144,18 @@ forEachBackend('SqlActivationStore', ({ db }) => {
   const store = () => new SqlActivationStore(db());
   const devices = () => new SqlDeviceStore(db());
 
-  it('latestPending is the newest pending, unexpired flow of that professional', async () => {
+  it('latestPending is the newest flow while it is pending and unexpired: a new code retires the earlier ones for good', async () => {
     const nationalId = '810000000041';
     const older = flow({ nationalId, createdAt: T0 });
     const newer = flow({ nationalId, createdAt: T0 + 1 });
-    const expired = flow({ nationalId, createdAt: T0 + 2, expiresAt: T0 + 10 });
-    for (const f of [older, newer, expired]) await store().create(f);
+    for (const f of [older, newer]) await store().create(f);
     assert.deepEqual(await store().latestPending(nationalId, T0 + 10), newer);
+    assert.equal(await store().complete(newer.id, device({ nationalId }), T0 + 11), true);
+    assert.equal(await store().latestPending(nationalId, T0 + 12), undefined, 'the older code does not come back once the newer is used');
+    const expiring = '810000000082';
+    await store().create(flow({ nationalId: expiring, createdAt: T0 }));
+    await store().create(flow({ nationalId: expiring, createdAt: T0 + 2, expiresAt: T0 + 10 }));
+    assert.equal(await store().latestPending(expiring, T0 + 10), undefined, 'nor once the newer expired');
     assert.equal(await store().latestPending('810000000058', T0), undefined);
   });
 

@@ -50,7 +50,10 @@ export interface DeviceStore {
 
 export interface ActivationStore {
   create(flow: ActivationFlow): Promise<void>;
-  /** The newest pending, unexpired flow of a professional. */
+  /**
+   * The professional's newest flow, when it is still pending and unexpired: issuing a code
+   * retires every earlier one, even once the newest is used or expired.
+   */
   latestPending(nationalId: string, now: number): Promise<ActivationFlow | undefined>;
   /** Counts one wrong code; fails the flow at `max`. Returns the new count. */
   recordAttempt(id: string, max: number, now: number): Promise<number>;
@@ -194,12 +197,10 @@ export class SqlActivationStore implements ActivationStore {
       .where('national_id', '=', nationalId)
       // Email + SMS flows (activation.ts) live in the same table and are never completed by an operator code.
       .where('method', '=', 'operator_code')
-      .where('state', '=', 'pending')
-      .where('expires_at', '>', now)
       .orderBy('created_at', 'desc')
       .limit(1)
       .executeTakeFirst();
-    return row && toFlow(row);
+    return row && row.state === 'pending' && row.expires_at > now ? toFlow(row) : undefined;
   }
 
   async recordAttempt(id: string, max: number, now: number): Promise<number> {

@@ -98,16 +98,10 @@ export class RedisActivationStore implements ActivationStore {
   }
 
   async latestPending(nationalId: string, now: number): Promise<ActivationFlow | undefined> {
-    const ids = await this.#redis.client.zrevrange(this.#ofProfessional(nationalId), 0, 9);
-    if (!ids.length) return undefined;
-    const read = this.#redis.client.pipeline();
-    for (const id of ids) read.hgetall(this.#key(id));
-    const rows = (await exec(read)) as Array<Record<string, string>>;
-    for (const row of rows) {
-      const flow = toFlow(row);
-      if (flow?.state === 'pending' && flow.expiresAt > now) return flow;
-    }
-    return undefined;
+    const [newest] = await this.#redis.client.zrevrange(this.#ofProfessional(nationalId), 0, 0);
+    if (!newest) return undefined;
+    const flow = toFlow(await this.#redis.client.hgetall(this.#key(newest)));
+    return flow?.state === 'pending' && flow.expiresAt > now ? flow : undefined;
   }
 
   async recordAttempt(id: string, max: number, now: number): Promise<number> {

@@ -90,6 +90,7 @@ forRedisBackend('Redis stores', ({ db, redis }) => {
     const racers = await Promise.all([store.complete(newer.id, d, T0 + 3), store.complete(newer.id, device({ nationalId }), T0 + 3)]);
     assert.deepEqual(racers.sort(), [false, true]);
     assert.equal((await new SqlDeviceStore(db()).listByProfessional(nationalId)).length, 1);
+    assert.equal(await store.latestPending(nationalId, T0 + 3), undefined, 'an earlier code does not come back once the newest is used');
     // Same device id again: the SQL insert fails and the flow goes back to pending.
     const third = flow({ nationalId, createdAt: T0 + 4 });
     await store.create(third);
