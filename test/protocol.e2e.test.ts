@@ -7,7 +7,7 @@ import { generateKeyPair, exportJWK } from 'jose';
 import * as client from 'openid-client';
 import { startTestVigie, startBrowserLogin, continueLogin, DEMO_PRO, type TestVigie } from './support/harness.ts';
 import type { DeviceSimulator } from '../src/device/simulator.ts';
-import { request, type Jar } from './support/browser.ts';
+import { authorizationRequest, follow, request, type Jar } from './support/browser.ts';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,6 +105,26 @@ describe('OIDC protocol features', () => {
     assert.equal(seen.active, false);
     assert.equal(seen.sub, undefined);
     assert.equal((await client.tokenIntrospection(t.rp, tokens.access_token)).active, true);
+  });
+
+  it('refresh tokens (offline access granted later, by single sign-on) outlive the 10-hour session, up to their 14 days', async () => {
+    const secret = 'r'.repeat(40);
+    await t.vigie.clients.put({ client_id: 'offline-rp', client_name: 'Service hors ligne', redirect_uris: [t.redirectUri], client_secret: secret, grant_types: ['authorization_code', 'refresh_token'] });
+    const rp = await client.discovery(new URL(t.issuer), 'offline-rp', undefined, client.ClientSecretBasic(secret), { execute: [client.allowInsecureRequests] });
+    const login = await startBrowserLogin(t, DEMO_PRO.nationalId, {}, rp);
+    const { challenges } = (await device.listChallenges()).body;
+    assert.equal((await device.approve(challenges[0]!.id, login.displayCode, '2468')).status, 200);
+    await continueLogin(t, login);
+    // The same browser, later: the service asks for offline access (no new approval).
+    const offline = await authorizationRequest(rp, { redirect_uri: t.redirectUri, scope: 'openid offline_access', prompt: 'consent' });
+    const back = await follow(login.jar, offline.url, (u) => u.href.startsWith(t.redirectUri));
+    const tokens = await client.authorizationCodeGrant(rp, back.url, { pkceCodeVerifier: offline.verifier, expectedState: offline.state, expectedNonce: offline.nonce });
+    assert.ok(tokens.refresh_token);
+    t.clock.advance(11 * 3600_000);
+    const refreshed = await client.refreshTokenGrant(rp, tokens.refresh_token);
+    assert.ok(refreshed.access_token, 'past the session, the refresh token still works');
+    t.clock.advance(14 * 24 * 3600_000);
+    await assert.rejects(client.refreshTokenGrant(rp, refreshed.refresh_token ?? tokens.refresh_token), (error: { error?: string }) => error.error === 'invalid_grant');
   });
 
   it("the provider's own pages (logout, errors) cannot be framed", async () => {

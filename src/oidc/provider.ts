@@ -1,4 +1,4 @@
-import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { interactionPolicy, type Configuration, type Grant, type KoaContextWithOIDC } from 'oidc-provider';
 import type { JWK } from 'jose';
 import type { DirectoryStore } from '../directory/store.ts';
 import { claimsFor } from '../directory/claims.ts';
@@ -49,6 +49,12 @@ export interface ProviderDeps {
   freshLoginClients?: readonly string[];
 }
 
+const REFRESH_TOKEN_TTL_SECONDS = 14 * 24 * 3600;
+
+function hasOfflineAccess(grant: Grant): boolean {
+  return (grant.getOIDCScope() ?? '').split(' ').includes('offline_access');
+}
+
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /**
@@ -88,12 +94,13 @@ export function protocolSettings(sessionTtlSeconds: number) {
     },
     ttl: {
       Session: sessionTtlSeconds,
-      Grant: sessionTtlSeconds,
+      // A grant lasts as long as what it backs: the session, or the refresh tokens of offline access.
+      Grant: (_ctx: unknown, grant: Grant) => (hasOfflineAccess(grant) ? REFRESH_TOKEN_TTL_SECONDS : sessionTtlSeconds),
       Interaction: 600,
       AuthorizationCode: 60,
       AccessToken: 3600,
       IdToken: 3600,
-      RefreshToken: 14 * 24 * 3600,
+      RefreshToken: REFRESH_TOKEN_TTL_SECONDS,
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     // Services are registered by the operator: consent is implied, so no consent screen.
@@ -156,8 +163,11 @@ async function loadExistingGrant(ctx: KoaContextWithOIDC) {
   if (!client || !accountId) return undefined;
   const grantId = (ctx.oidc.result?.consent as { grantId?: string } | undefined)?.grantId ?? session.grantIdFor(client.clientId);
   const grant = (grantId && (await provider.Grant.find(grantId))) || new provider.Grant({ clientId: client.clientId, accountId });
+  const wasOffline = hasOfflineAccess(grant);
   const scopes = [...(ctx.oidc.requestParamScopes ?? [])].join(' ');
   if (scopes) grant.addOIDCScope(scopes);
+  // A session's grant that now backs refresh tokens: it must outlive the session (its expiry was set when first saved).
+  if (!wasOffline && hasOfflineAccess(grant) && grant.exp !== undefined) grant.exp = Math.max(grant.exp, Math.floor(Date.now() / 1000) + REFRESH_TOKEN_TTL_SECONDS);
   const claims = [...(ctx.oidc.requestParamClaims ?? [])];
   if (claims.length) grant.addOIDCClaims(claims);
   await grant.save();
