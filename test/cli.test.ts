@@ -72,7 +72,19 @@ describe('vigie operator command', () => {
     const intact = await vigie('audit', 'verify');
     assert.equal(intact.code, 0);
     assert.match(intact.stdout, /intact: \d+ entries/);
+    // A head recorded outside the database catches what the chain alone cannot: entries deleted from its end.
+    const head = (await vigie('audit', 'head')).stdout.trim();
+    assert.match(head, /^\d+:[0-9a-f]{64}$/);
+    assert.equal((await vigie('audit', 'verify', '--expect', head)).code, 0);
     const db = new DatabaseSync(join(dataDir, 'vigie.sqlite'));
+    const last = db.prepare('select * from audit_log order by seq desc limit 1').get() as Record<string, string | number>;
+    db.prepare('delete from audit_log where seq = ?').run(last.seq!);
+    assert.equal((await vigie('audit', 'verify')).code, 0);
+    const truncated = await vigie('audit', 'verify', '--expect', head);
+    assert.equal(truncated.code, 2);
+    assert.match(truncated.stdout, /BROKEN at entry \d+: the head recorded earlier is gone/);
+    db.prepare('insert into audit_log (seq, at, actor, event, subject, details, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?, ?)').run(last.seq!, last.at!, last.actor!, last.event!, last.subject ?? null, last.details!, last.prev_hash!, last.hash!);
+    assert.match((await vigie('audit', 'verify', '--expect', 'not-a-head')).stderr, /--expect takes SEQ:HASH/);
     db.prepare("update audit_log set details = '{\"forged\":true}' where seq = 1").run();
     db.close();
     const broken = await vigie('audit', 'verify');

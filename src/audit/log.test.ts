@@ -75,6 +75,35 @@ forEachBackend('SqlAuditLog', ({ db }) => {
     assert.equal((await log().verify()).ok, true);
   });
 
+  it('a head recorded outside the database shows entries deleted from the end, and a chain rewritten from an entry on', async () => {
+    for (let i = 0; i < 3; i += 1) await log().append({ actor: 'system', event: 'test.recorded', details: { i } });
+    const head = (await log().head())!;
+    assert.deepEqual(await log().verify({ expect: head }), { ok: true, entries: head.seq });
+
+    // Deleting the newest entries leaves a valid chain: only the recorded head shows it.
+    const tail = await db().kysely.selectFrom('audit_log').selectAll().where('seq', '>', head.seq - 2).execute();
+    await db().kysely.deleteFrom('audit_log').where('seq', '>', head.seq - 2).execute();
+    assert.equal((await log().verify()).ok, true);
+    const truncated = await log().verify({ expect: head });
+    assert.ok(!truncated.ok && truncated.brokenAt === head.seq && /deleted/.test(truncated.reason), JSON.stringify(truncated));
+    await db().kysely.insertInto('audit_log').values(tail).execute();
+
+    // Rewriting an entry and every later link (the hash needs no secret) leaves a valid chain too.
+    const entries = await log().list({ afterSeq: head.seq - 3 });
+    let prevHash = entries[0]!.prevHash;
+    for (const e of entries) {
+      const actor = e.seq === head.seq - 2 ? 'nobody' : e.actor;
+      const hash = entryHash(prevHash, { ...e, actor });
+      await db().kysely.updateTable('audit_log').set({ actor, prev_hash: prevHash, hash }).where('seq', '=', e.seq).execute();
+      prevHash = hash;
+    }
+    assert.equal((await log().verify()).ok, true);
+    const rewritten = await log().verify({ expect: head });
+    assert.ok(!rewritten.ok && rewritten.brokenAt === head.seq && /rewritten/.test(rewritten.reason), JSON.stringify(rewritten));
+    for (const e of entries) await db().kysely.updateTable('audit_log').set({ actor: e.actor, prev_hash: e.prevHash, hash: e.hash }).where('seq', '=', e.seq).execute();
+    assert.deepEqual(await log().verify({ expect: head }), { ok: true, entries: head.seq });
+  });
+
   it('deleting a middle row is reported as a missing entry at its seq', async () => {
     await log().append({ actor: 'system', event: 'test.before' });
     const middle = await log().append({ actor: 'browser:192.0.2.1', event: 'challenge.created', subject: '810000000017' });

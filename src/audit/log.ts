@@ -34,8 +34,20 @@ export function entryHash(prevHash: string, e: Omit<AuditEntry, 'hash' | 'prevHa
 export interface AuditLog {
   append(input: AuditInput): Promise<AuditEntry>;
   list(options?: { subject?: string; afterSeq?: number; limit?: number }): Promise<AuditEntry[]>;
-  /** Walks the chain; returns the first entry whose hash or link does not match, if any. */
-  verify(): Promise<{ ok: true; entries: number } | { ok: false; entries: number; brokenAt: number; reason: string }>;
+  /**
+   * Walks the chain; returns the first entry whose hash or link does not match, if any. The chain
+   * alone cannot show entries deleted from its end, nor a chain rewritten from some entry on by
+   * someone who can write the table: `expect`, a head recorded earlier outside the database
+   * (`head()`, `vigie audit head`), must still be there, unchanged.
+   */
+  verify(options?: { expect?: AuditHead }): Promise<{ ok: true; entries: number } | { ok: false; entries: number; brokenAt: number; reason: string }>;
+  /** The last entry's sequence number and hash, to record outside the database. */
+  head(): Promise<AuditHead | undefined>;
+}
+
+export interface AuditHead {
+  seq: number;
+  hash: string;
 }
 
 // Serialises appenders on PostgreSQL (vigie_audit_append takes it).
@@ -93,7 +105,7 @@ export class SqlAuditLog implements AuditLog {
    */
   async #appendOnSqlite(chain: ChainState, input: AuditInput): Promise<AuditEntry> {
     for (let attempt = 1; ; attempt += 1) {
-      chain.head ??= (await this.#db.kysely.selectFrom('audit_log').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst()) ?? { seq: 0, hash: GENESIS_HASH };
+      chain.head ??= (await this.head()) ?? { seq: 0, hash: GENESIS_HASH };
       const base = {
         seq: chain.head.seq + 1,
         at: this.#clock.now(),
@@ -136,7 +148,8 @@ export class SqlAuditLog implements AuditLog {
     return rows.map((r) => ({ seq: r.seq, at: r.at, actor: r.actor, event: r.event, subject: r.subject, details: JSON.parse(r.details) as Record<string, unknown>, prevHash: r.prev_hash, hash: r.hash }));
   }
 
-  async verify() {
+  async verify(options: { expect?: AuditHead } = {}) {
+    const { expect } = options;
     let prevHash = GENESIS_HASH;
     let expectedSeq = 1;
     let entries = 0;
@@ -146,11 +159,18 @@ export class SqlAuditLog implements AuditLog {
         if (e.seq !== expectedSeq) return { ok: false as const, entries, brokenAt: expectedSeq, reason: 'missing entry' };
         if (e.prevHash !== prevHash) return { ok: false as const, entries, brokenAt: e.seq, reason: 'link to the previous entry does not match' };
         if (entryHash(prevHash, e) !== e.hash) return { ok: false as const, entries, brokenAt: e.seq, reason: 'content does not match its hash' };
+        if (expect?.seq === e.seq && expect.hash !== e.hash) return { ok: false as const, entries, brokenAt: e.seq, reason: 'differs from the head recorded earlier: the chain was rewritten from here or before' };
         prevHash = e.hash;
         expectedSeq += 1;
         entries += 1;
       }
-      if (page.length < 1000) return { ok: true as const, entries };
+      if (page.length < 1000) break;
     }
+    if (expect && expect.seq > entries) return { ok: false as const, entries, brokenAt: expect.seq, reason: 'the head recorded earlier is gone: entries were deleted from the end' };
+    return { ok: true as const, entries };
+  }
+
+  async head(): Promise<AuditHead | undefined> {
+    return this.#db.kysely.selectFrom('audit_log').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
   }
 }

@@ -23,7 +23,8 @@ Operator (uses the configured storage: VIGIE_DATA_DIR or DATABASE_URL):
   vigie directory import FILE                      import an RPPS open-data extract (PS_LibreAcces_Personne_activite_*.txt)
   vigie directory contacts FILE                    import contacts (CSV: national_id,email,mobile)
   vigie device activation-code NATIONAL_ID         issue a one-time activation code
-  vigie audit verify                               check the audit log's hash chain
+  vigie audit verify [--expect SEQ:HASH]           check the audit log's hash chain (and a head recorded earlier)
+  vigie audit head                                 print SEQ:HASH of the last entry, to record outside the database
   vigie audit list [--subject NATIONAL_ID]
   vigie blocks list [--all]                        push-bombing blocks in force (--all: lifted and ended ones too)
   vigie blocks lift ID                             lift a block
@@ -101,7 +102,7 @@ export async function run(argv: string[]): Promise<number> {
       'national-id': { type: 'string' }, code: { type: 'string' }, pin: { type: 'string' }, issuer: { type: 'string' },
       key: { type: 'string' }, 'not-me': { type: 'boolean' },
       all: { type: 'boolean' }, ip: { type: 'string' }, hours: { type: 'string' },
-      channel: { type: 'string' }, to: { type: 'string' }, limit: { type: 'string' },
+      channel: { type: 'string' }, to: { type: 'string' }, limit: { type: 'string' }, expect: { type: 'string' },
     },
   });
   const [group, action, ...rest] = positionals;
@@ -187,9 +188,18 @@ export async function run(argv: string[]): Promise<number> {
         print(`Activation code for ${nationalId}: ${code} (valid until ${new Date(expiresAt).toISOString()})`);
         return 0;
       });
+    case 'audit head':
+      return withVigie(async (v) => {
+        const head = await v.audit.head();
+        print(head ? `${head.seq}:${head.hash}` : '0:');
+        return 0;
+      });
     case 'audit verify':
       return withVigie(async (v) => {
-        const result = await v.audit.verify();
+        const expected = flag(flags, 'expect');
+        const match = expected === undefined ? undefined : /^(\d+):([0-9a-f]{64})$/.exec(expected);
+        if (expected !== undefined && !match) throw new Error('--expect takes SEQ:HASH, as printed by `vigie audit head`');
+        const result = await v.audit.verify(match ? { expect: { seq: Number(match[1]), hash: match[2]! } } : {});
         print(result.ok ? `Audit chain intact: ${result.entries} entries.` : `Audit chain BROKEN at entry ${result.brokenAt}: ${result.reason} (${result.entries} entries verified before it).`);
         return result.ok ? 0 : 2;
       });
