@@ -4,11 +4,14 @@ import { BlockList, isIP } from 'node:net';
 // would turn our server into a relay towards its own network (SSRF). Host names that resolve to
 // such addresses are not caught here; egress filtering covers them in production (docs/deployment.md).
 const PRIVATE_NETWORKS = new BlockList();
-for (const [net, prefix] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.168.0.0', 16]] as const) PRIVATE_NETWORKS.addSubnet(net, prefix, 'ipv4');
-for (const [net, prefix] of [['::1', 128], ['::', 128], ['fc00::', 7], ['fe80::', 10]] as const) PRIVATE_NETWORKS.addSubnet(net, prefix, 'ipv6');
+// Private, shared, loopback, link-local, IETF, benchmarking, multicast and reserved blocks.
+for (const [net, prefix] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 4], ['240.0.0.0', 4]] as const) PRIVATE_NETWORKS.addSubnet(net, prefix, 'ipv4');
+// IPv6 too, and NAT64's IPv4 inside IPv6 (BlockList checks IPv4-mapped addresses against the IPv4 rules itself).
+for (const [net, prefix] of [['::1', 128], ['::', 128], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) PRIVATE_NETWORKS.addSubnet(net, prefix, 'ipv6');
 
 function isPrivateHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '');
+  // `localhost.` is `localhost`: a fully qualified name ends with a dot.
+  const host = hostname.replace(/^\[|\]$/g, '').replace(/\.+$/, '');
   const family = isIP(host);
   if (family) return PRIVATE_NETWORKS.check(host, family === 4 ? 'ipv4' : 'ipv6');
   return host === 'localhost' || /\.(localhost|local|internal)$/i.test(host);
