@@ -219,6 +219,8 @@ async function startVigie(dataDir: string, profileDir: string | undefined): Prom
       VIGIE_IDENTIFIERS_PER_SOURCE_PER_HOUR: '100000000',
       VIGIE_UNTRUSTED_PUSHES_PER_DAY: '100000000',
       VIGIE_BREAKER_PUSHES_PER_MINUTE: '100000000',
+      // Every simulator device is activated from 127.0.0.1.
+      VIGIE_ACTIVATION_ATTEMPTS_PER_IP_PER_HOUR: '100000000',
       BENCH_PROFESSIONALS: String(PROFESSIONALS),
       BENCH_CLIENT_ID: CLIENT_ID,
       BENCH_CLIENT_SECRET: secret,

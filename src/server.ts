@@ -32,6 +32,7 @@ import { Metrics } from './lib/metrics.ts';
 import { LoginService } from './login/service.ts';
 import { loginRoutes } from './login/routes.ts';
 import { deviceRoutes } from './device/routes.ts';
+import { activationSource } from './device/activation-routes.ts';
 import { buildHttp } from './http/app.ts';
 import { composeAuthenticatorApp, type AuthenticatorApp } from './webapp/compose.ts';
 import { createWallet, type Wallet } from './wallet/index.ts';
@@ -156,7 +157,7 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
       (instance) => loginRoutes(instance, { provider, cookieKeys, login, bus, clock, csrfKey: keys.csrf, defence, trust }),
       (instance) => defenceRoutes(instance, { devices, defence, clock }),
       (instance) => metricsRoutes(instance, { metrics, token: config.metricsToken }),
-      (instance) => deviceRoutes(instance, { devices, challenges, issuer: config.issuer, clock }),
+      (instance) => deviceRoutes(instance, { devices, challenges, issuer: config.issuer, clock, activationAttemptAllowed: (ip) => defence.withinRate(`activate:${activationSource(ip)}`, config.activationAttemptsPerIpPerHour, 3600_000) }),
       ...authenticator.plugins,
       (instance) => wallet.routes(instance),
       healthRoutes(

@@ -359,3 +359,29 @@ describe('activation code sends are rate-limited per identifier and per source',
     assert.equal(over.body.error, 'ACTIVATION_RATE_LIMITED');
   });
 });
+
+describe('operator-code activation attempts are rate-limited per source', () => {
+  let t: TestVigie;
+  before(async () => {
+    t = await startTestVigie({ env: { VIGIE_ACTIVATION_ATTEMPTS_PER_IP_PER_HOUR: '3' } });
+  });
+  after(async () => t.close());
+
+  it('past the limit, 429 before the code is checked (even the right one) and nothing more is audited; the hour after, it works', async () => {
+    const { code } = await t.vigie.devices.createActivationCode(DEMO_PRO.nationalId);
+    for (let i = 0; i < 3; i += 1) {
+      const sim = await DeviceSimulator.create(t.issuer, { clock: t.clock });
+      const wrong = await sim.activate({ nationalId: DEMO_PRO.nationalId, activationCode: 'AAAA-AAAA-AAAA', pin: '2468' });
+      assert.equal(wrong.status, 403, `attempt ${i + 1}`);
+    }
+    const audited = (await t.vigie.audit.list()).length;
+    const sim = await DeviceSimulator.create(t.issuer, { clock: t.clock });
+    const refused = await sim.activate({ nationalId: DEMO_PRO.nationalId, activationCode: code, pin: '2468' });
+    assert.equal(refused.status, 429);
+    assert.equal(refused.body.error, 'ACTIVATION_RATE_LIMITED');
+    assert.equal((await t.vigie.audit.list()).length, audited, 'a refused attempt writes no audit entry');
+    t.clock.advance(2 * 3600_000);
+    const fresh = await t.vigie.devices.createActivationCode(DEMO_PRO.nationalId);
+    assert.equal((await sim.activate({ nationalId: DEMO_PRO.nationalId, activationCode: fresh.code, pin: '2468' })).status, 201);
+  });
+});

@@ -108,6 +108,12 @@ export class DefenceService {
     return this.#policy;
   }
 
+  /** Counts one request against `key`; false past `limit` within the sliding window (the rates of other endpoints). */
+  async withinRate(key: string, limit: number, windowMs: number): Promise<boolean> {
+    const now = this.#clock.now();
+    return slidingCount(await this.#store.hit(key, windowMs, now), windowMs, now) <= limit;
+  }
+
   /** The source of a request as the defences see it. */
   source(ip: string, browserId: string): Source {
     const canonical = canonicalIp(ip);

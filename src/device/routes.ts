@@ -1,3 +1,4 @@
+import { deviceErrors } from './errors.ts';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ChallengeService } from '../challenge/service.ts';
 import type { Challenge } from '../challenge/challenge.ts';
@@ -20,6 +21,8 @@ export interface DeviceRoutesDeps {
   issuer: string;
   /** The server clock sent in `x-vigie-time` (the injected one in tests). */
   clock?: { now(): number };
+  /** Counts one operator-code activation attempt from this address; false past its hourly limit. */
+  activationAttemptAllowed: (ip: string) => Promise<boolean>;
 }
 
 const BODY_LIMIT = 8 * 1024;
@@ -79,6 +82,9 @@ export async function deviceRoutes(app: FastifyInstance, deps: DeviceRoutesDeps)
   app.post('/device/v1/activate', async (request, reply) => {
     const body = parse(activateBody, request.body);
     await devices.authenticate({ method: request.method, path: request.url, headers: request.headers, body: request.rawBody ?? '' }, body.publicKey);
+    // Anyone can sign with a key of their own: without a limit, guesses would burn professionals'
+    // pending codes and fill the audit log.
+    if (!(await deps.activationAttemptAllowed(request.ip))) throw deviceErrors.ACTIVATION_RATE_LIMITED({ headers: { 'retry-after': '3600' } });
     const device = await devices.activate({ ...body, ip: request.ip });
     return reply.code(201).send(viewDevice(device));
   });
