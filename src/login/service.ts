@@ -19,14 +19,13 @@ export class LoginService {
   readonly #directory: DirectoryStore;
   readonly #devices: DeviceStore;
   readonly #defence: DefenceService;
-  readonly #cover: TimingCover;
+  readonly #cover = new TimingCover();
 
-  constructor(deps: { challenges: ChallengeService; directory: DirectoryStore; devices: DeviceStore; defence: DefenceService; cover?: TimingCover }) {
+  constructor(deps: { challenges: ChallengeService; directory: DirectoryStore; devices: DeviceStore; defence: DefenceService }) {
     this.#challenges = deps.challenges;
     this.#directory = deps.directory;
     this.#devices = deps.devices;
     this.#defence = deps.defence;
-    this.#cover = deps.cover ?? new TimingCover();
   }
 
   /**
@@ -67,7 +66,7 @@ export class LoginService {
       context,
     });
     await this.#defence.recorded(challenge, decision, source);
-    // Refusals above depend on the source only; from here on, the work depended on the identifier.
+    // Whether the identifier has an activated device must not show in the answer time.
     if (devices.length > 0) this.#cover.record(timing.elapsedMs());
     else await this.#cover.hold(timing.elapsedMs());
     return challenge;
