@@ -40,6 +40,10 @@ describe('vigie operator command', () => {
     assert.equal(contacts.code, 0, contacts.stderr);
     const db = new DatabaseSync(join(dataDir, 'vigie.sqlite'));
     assert.deepEqual({ ...(db.prepare('select count(*) as n from professional').get() as object) }, { n: 300 });
+    // Operator changes are on record: contacts are an activation path.
+    const audited = db.prepare("select event, actor, details from audit_log where event like 'directory.%' order by seq").all() as Array<{ event: string; actor: string; details: string }>;
+    assert.deepEqual(audited.map((e) => [e.event, e.actor]), [['directory.imported', 'operator'], ['directory.imported', 'operator'], ['directory.contacts_imported', 'operator']]);
+    assert.equal(JSON.parse(audited[2]!.details).file, DEMO_CONTACTS.split('/').pop());
     db.close();
   });
 
@@ -58,6 +62,11 @@ describe('vigie operator command', () => {
     const gone = await vigie('clients', 'remove', 'vaccination');
     assert.equal(gone.code, 1);
     assert.match(gone.stderr, /No such client/);
+    const db = new DatabaseSync(join(dataDir, 'vigie.sqlite'));
+    const audited = db.prepare("select event, details from audit_log where event like 'client.%' order by seq").all() as Array<{ event: string; details: string }>;
+    db.close();
+    assert.deepEqual(audited.map((e) => e.event), ['client.registered', 'client.removed']);
+    assert.ok(!audited[0]!.details.includes(metadata.client_secret), 'the secret is not on record');
   });
 
   it('issues an activation code for a known professional only', async () => {

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { basename } from 'node:path';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describeSettings, loadConfig } from '../config/index.ts';
@@ -156,13 +157,16 @@ export async function run(argv: string[]): Promise<number> {
           ...(flag(flags, 'jwks-uri') ? { jwks_uri: flag(flags, 'jwks-uri') } : {}),
         };
         const metadata = await v.clients.put(input);
+        await v.audit.append({ actor: 'operator', event: 'client.registered', details: { clientId: input.client_id, name: input.client_name, redirectUris: input.redirect_uris, authMethod: metadata.token_endpoint_auth_method ?? null } });
         print(metadata);
         if (metadata.client_secret) console.error('Keep the client_secret now: it is shown once here and stored for the provider only.');
         return 0;
       });
     case 'clients remove':
       return withVigie(async (v) => {
-        await v.clients.remove(rest[0] ?? required(flags, 'id'));
+        const clientId = rest[0] ?? required(flags, 'id');
+        await v.clients.remove(clientId);
+        await v.audit.append({ actor: 'operator', event: 'client.removed', details: { clientId } });
         print('Removed.');
         return 0;
       });
@@ -177,6 +181,8 @@ export async function run(argv: string[]): Promise<number> {
           onError: (e) => process.stderr.write(`\nline ${e.line}: ${e.message}\n`),
         });
         process.stderr.write('\n');
+        // Contacts are an activation path: who replaced them, and when, must be on record.
+        await v.audit.append({ actor: 'operator', event: action === 'import' ? 'directory.imported' : 'directory.contacts_imported', details: { file: basename(file), ...result } });
         print(result);
         return 0;
       });
