@@ -10,6 +10,7 @@ import * as app from './migrations/002-app.ts';
 import * as defences from './migrations/003-defences.ts';
 import * as wallet from './migrations/004-wallet.ts';
 import * as cluster from './migrations/005-cluster.ts';
+import * as partialIndexes from './migrations/006-partial-indexes.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -69,6 +70,7 @@ const migrations: Record<string, Migration> = {
   '003-defences': defences,
   '004-wallet': wallet,
   '005-cluster': cluster,
+  '006-partial-indexes': partialIndexes,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
