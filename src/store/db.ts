@@ -59,9 +59,17 @@ export function openDatabase(options: DbOptions): Db {
     mkdirSync(dir, { recursive: true });
     path = join(dir, 'vigie.sqlite');
   }
-  const { dialect, direct } = nodeSqliteDialect(path);
-  const kysely = new Kysely<Database>({ dialect });
-  return { kysely, dialect: 'sqlite', sqlite: direct, close: () => kysely.destroy() };
+  const sqlite = nodeSqliteDialect(path);
+  const kysely = new Kysely<Database>({ dialect: sqlite.dialect });
+  return {
+    kysely,
+    dialect: 'sqlite',
+    sqlite: sqlite.direct,
+    close: async () => {
+      await kysely.destroy();
+      await sqlite.close();
+    },
+  };
 }
 
 const migrations: Record<string, Migration> = {

@@ -18,7 +18,7 @@ export interface DirectSqlite {
 }
 
 /** Adapts Node's built-in `node:sqlite` to the better-sqlite3 shape Kysely's SqliteDialect expects. */
-function adapt(database: DatabaseSync, beforeClose: () => void): { kysely: SqliteDatabase; direct: DirectSqlite } {
+function adapt(database: DatabaseSync, close: () => void): { kysely: SqliteDatabase; direct: DirectSqlite } {
   const cache = new Map<string, SqliteStatement>();
   const prepare = (sql: string): SqliteStatement => {
     const cached = cache.get(sql);
@@ -36,10 +36,7 @@ function adapt(database: DatabaseSync, beforeClose: () => void): { kysely: Sqlit
   };
   return {
     kysely: {
-      close: () => {
-        beforeClose();
-        database.close();
-      },
+      close,
       prepare,
     },
     direct: {
@@ -60,9 +57,9 @@ const CHECKPOINT_INTERVAL_MS = 500;
 /**
  * Hands WAL checkpoints to a worker thread (store/sqlite-checkpointer.ts). Until the worker is
  * up, and again if it ever stops, the connection checkpoints by itself as SQLite does by default:
- * the WAL can never grow without bound. Returns what stops the worker.
+ * the WAL can never grow without bound. Returns what stops the worker, and when it has stopped.
  */
-function checkpointInBackground(database: DatabaseSync, path: string): () => void {
+function checkpointInBackground(database: DatabaseSync, path: string): { stop(): void; exited: Promise<void> } {
   let closing = false;
   // No inherited flags: a --cpu-prof of the server must profile the server, not this thread.
   const worker = new Worker(new URL('./sqlite-checkpointer.ts', import.meta.url), { workerData: { path, intervalMs: CHECKPOINT_INTERVAL_MS } satisfies CheckpointerData, execArgv: [] });
@@ -72,21 +69,45 @@ function checkpointInBackground(database: DatabaseSync, path: string): () => voi
   });
   // An error is followed by 'exit': the fallback below covers both.
   worker.on('error', () => {});
-  worker.once('exit', () => {
-    if (!closing) database.exec(`PRAGMA wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
+  const exited = new Promise<void>((resolve) => {
+    worker.once('exit', () => {
+      if (!closing) database.exec(`PRAGMA wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
+      resolve();
+    });
   });
-  return () => {
-    closing = true;
-    worker.postMessage('stop');
+  return {
+    stop: () => {
+      closing = true;
+      // Referenced again, so that the process waits for its last checkpoint instead of exiting.
+      worker.ref();
+      worker.postMessage('stop');
+    },
+    exited,
   };
 }
 
-export function nodeSqliteDialect(path: string): { dialect: SqliteDialect; direct: DirectSqlite } {
+/**
+ * `close` settles once nothing holds the file any more, the checkpointer included (its last
+ * checkpoint may still write the WAL after the connection closed). Kysely's own destroy closes
+ * the connection too, but only if a query ever ran.
+ */
+export function nodeSqliteDialect(path: string): { dialect: SqliteDialect; direct: DirectSqlite; close(): Promise<void> } {
   const database = new DatabaseSync(path);
   // WAL keeps readers off the writer's back; NORMAL sync is durable across process crashes.
   database.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768;');
   const inMemory = path === ':memory:' || path.startsWith('file::memory:');
-  const stopCheckpointer = inMemory ? () => {} : checkpointInBackground(database, path);
-  const { kysely, direct } = adapt(database, stopCheckpointer);
-  return { dialect: new SqliteDialect({ database: kysely }), direct };
+  const checkpointer = inMemory ? { stop: () => {}, exited: Promise.resolve() } : checkpointInBackground(database, path);
+  const shutDown = () => {
+    checkpointer.stop();
+    if (database.isOpen) database.close();
+  };
+  const { kysely, direct } = adapt(database, shutDown);
+  return {
+    dialect: new SqliteDialect({ database: kysely }),
+    direct,
+    close: async () => {
+      shutDown();
+      await checkpointer.exited;
+    },
+  };
 }
