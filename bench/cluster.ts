@@ -8,7 +8,7 @@
 //      per request (a client-side load balancer: no proxy process eating the same two cores), so
 //      the steps of one login land on different nodes — the hardest case for shared state.
 // The flow is bench/login.ts's: authorize → login page → identifier → challenge page → the device
-// lists and approves (code + PIN) → continue → callback → token → userinfo.
+// lists and approves (code + PIN) → resume → callback → token → userinfo.
 // Ends with: RESULT cluster nodes=N flows_per_s=… p99_ms=… single_node_flows_per_s=… ratio=…
 //
 // Flags: --nodes <n> (2) --duration <s> (15) --warmup <s> (3) --concurrency <n> (16) --professionals <n> (64)
@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import * as client from 'openid-client';
-import { continueLogin, freePort, startBrowserLogin, type TestVigie } from '../test/support/harness.ts';
+import { resumeLogin, freePort, startBrowserLogin, type TestVigie } from '../test/support/harness.ts';
 import { DeviceSimulator } from '../src/device/simulator.ts';
 import { createSchema, dropSchema, openDatabase } from '../src/store/db.ts';
 import { deleteByPrefix, openRedis } from '../src/store/redis/client.ts';
@@ -235,8 +235,9 @@ async function prepare(label: string, servers: Array<ServerHandle<VigieReady>>, 
     if (!pending.body.challenges.some((c) => c.id === challengeId)) throw new Error('the device does not see the challenge of the page');
     const approved = await device.approve(challengeId, login.displayCode, PIN);
     if (approved.status !== 200) throw new Error(`approve: ${approved.status} ${JSON.stringify(approved.body)}`);
-    const callback = await continueLogin(t, login);
-    if (!callback.url.href.startsWith(REDIRECT_URI)) throw new Error(`continue ended on ${callback.url.href} (${callback.response.status})`);
+    // As the page's script does once approved.
+    const callback = await resumeLogin(t, login);
+    if (!callback.url.href.startsWith(REDIRECT_URI)) throw new Error(`resume ended on ${callback.url.href} (${callback.response.status})`);
     const tokens = await client.authorizationCodeGrant(t.rp, callback.url, { pkceCodeVerifier: login.verifier, expectedState: login.state, expectedNonce: login.nonce });
     if (tokens.claims()?.sub !== nationalId) throw new Error(`ID token for ${tokens.claims()?.sub}, expected ${nationalId}`);
     const userinfo = await client.fetchUserInfo(t.rp, tokens.access_token, nationalId);

@@ -3,7 +3,7 @@
 // Starts the real Vigie in a child process (embedded SQLite in a temp dir, demo directory, one
 // activated simulator device per professional) and drives complete e-CPS logins over HTTP from
 // this process: authorize (openid-client, PKCE) → login page → identifier → challenge page →
-// the device lists its pending challenges and approves with the page's code and PIN → continue →
+// the device lists its pending challenges and approves with the page's code and PIN → resume →
 // callback → token → userinfo. Then, the same client code against a bare oidc-provider whose
 // interaction logs in at once (bench/servers/baseline.ts), same concurrency and duration.
 // Ends with one line: RESULT login flows_per_s=… p50_ms=… p99_ms=… baseline_flows_per_s=… ratio=…
@@ -15,6 +15,7 @@
 // Flags: --duration <s> (15) --warmup <s> (3) --rounds <n> (3) --concurrency <n> (16) --professionals <n> (64)
 //        --profile (writes a V8 CPU profile of the Vigie server under bench/profiles/)
 //        --sql-stats (counts and times the Vigie server's SQLite statements per flow)
+//        --route-cpu (each server's CPU time per request, by route: use with --concurrency 1)
 //        --log-level <pino level> (Vigie server's LOG_LEVEL, silent by default; shown on failure)
 import { mkdtemp, rm, mkdir } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
@@ -25,7 +26,7 @@ import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import * as client from 'openid-client';
-import { continueLogin, freePort, startBrowserLogin, type TestVigie } from '../test/support/harness.ts';
+import { resumeLogin, freePort, startBrowserLogin, type TestVigie } from '../test/support/harness.ts';
 import { Jar, authorizationRequest, follow } from '../test/support/browser.ts';
 import { DeviceSimulator } from '../src/device/simulator.ts';
 import { ACR_EIDAS1 } from '../src/oidc/provider.ts';
@@ -49,6 +50,7 @@ const { values: flags } = parseArgs({
     professionals: { type: 'string', default: '64' },
     profile: { type: 'boolean', default: false },
     'sql-stats': { type: 'boolean', default: false },
+    'route-cpu': { type: 'boolean', default: false },
     'log-level': { type: 'string', default: 'silent' },
   },
 });
@@ -61,6 +63,7 @@ for (const [name, value] of [['duration', DURATION_MS], ['warmup', WARMUP_MS], [
   if (!Number.isFinite(value) || value < (name === 'warmup' ? 0 : 1)) throw new Error(`--${name}: invalid value`);
 }
 
+const routeCpuEnv: Record<string, string> = flags['route-cpu'] ? { BENCH_ROUTE_CPU: '1' } : {};
 const CLIENT_ID = 'bench-rp';
 /** Never dereferenced: the flows stop at the redirect to it. */
 const REDIRECT_URI = 'http://127.0.0.1:9/callback';
@@ -176,7 +179,7 @@ async function measure(server: ServerHandle<unknown>, flow: (worker: number) => 
         const before = cpuBefore?.server.extra?.[key] ?? { count: 0, ms: 0 };
         return [key, { count: after.count - before.count, ms: after.ms - before.ms }];
       })
-      .filter(([, v]) => v.count > 0)
+      .filter(([, v]) => v.count > 0 || v.ms > 0)
       .sort((a, b) => b[1].ms - a[1].ms),
   };
 }
@@ -210,6 +213,7 @@ async function startVigie(dataDir: string, profileDir: string | undefined): Prom
       VIGIE_DEMO: 'false',
       LOG_LEVEL: flags['log-level'],
       ...(flags['sql-stats'] ? { BENCH_SQL_STATS: '1' } : {}),
+      ...routeCpuEnv,
       // All the load comes from 127.0.0.1, from fresh browsers, and each professional logs in
       // hundreds of times: raise the push-bombing limits so every flow takes the normal push path
       // (the defences still run). Settings this version does not know are ignored.
@@ -253,8 +257,9 @@ async function startVigie(dataDir: string, profileDir: string | undefined): Prom
       if (challenge.candidates.length && !challenge.candidates.includes(login.displayCode)) throw new Error('the code of the page is not among the candidates');
       const approved = await device.approve(challenge.id, login.displayCode, PIN);
       if (approved.status !== 200) throw new Error(`approve: ${approved.status} ${JSON.stringify(approved.body)}`);
-      const callback = await continueLogin(t, login);
-      if (!callback.url.href.startsWith(REDIRECT_URI)) throw new Error(`continue ended on ${callback.url.href} (${callback.response.status})`);
+      // As the page's script does once approved.
+      const callback = await resumeLogin(t, login);
+      if (!callback.url.href.startsWith(REDIRECT_URI)) throw new Error(`resume ended on ${callback.url.href} (${callback.response.status})`);
       await finish(t, callback.url, login, nationalId);
     };
     return { server, flow: withServerOutput(server, 'Vigie', flow) };
@@ -284,7 +289,7 @@ async function startBaseline(): Promise<Target> {
   const secret = randomBytes(32).toString('base64url');
   const server = await startServer<BaselineReady>(here('./servers/baseline.ts'), {
     label: 'baseline server',
-    env: { NODE_ENV: 'development', PORT: String(port), BENCH_CLIENT_ID: CLIENT_ID, BENCH_CLIENT_SECRET: secret, BENCH_REDIRECT_URI: REDIRECT_URI },
+    env: { ...routeCpuEnv, NODE_ENV: 'development', PORT: String(port), BENCH_CLIENT_ID: CLIENT_ID, BENCH_CLIENT_SECRET: secret, BENCH_REDIRECT_URI: REDIRECT_URI },
   });
   try {
     const { issuer, accountId } = server.payload;
@@ -344,15 +349,27 @@ function report(vigie: RunResult, baseline: RunResult) {
       }),
     ]));
   }
-  if (vigie.extra.length) {
+  for (const [name, r] of [['Vigie', vigie], ['bare oidc-provider', baseline]] as const) {
+    const routes = r.extra.filter(([k]) => k.startsWith('cpu: '));
+    if (!routes.length) continue;
+    const flows = r.flows || 1;
+    const ms = routes.reduce((a, [, v]) => a + v.ms, 0);
+    console.log(`\n${name}: server thread CPU per request, ${(ms / flows).toFixed(2)} ms per flow in requests\n`);
+    console.log(table([
+      ['request', 'per flow', 'ms per flow', 'µs each'],
+      ...routes.map(([key, v]) => [key.slice(5), (v.count / flows).toFixed(2), (v.ms / flows).toFixed(3), v.count ? ((v.ms / v.count) * 1000).toFixed(0) : '–']),
+    ]));
+  }
+  const sql = vigie.extra.filter(([k]) => !k.startsWith('cpu: '));
+  if (sql.length) {
     const flows = vigie.flows || 1;
-    const count = vigie.extra.filter(([k]) => !k.startsWith('prepare')).reduce((a, [, v]) => a + v.count, 0);
-    const ms = vigie.extra.reduce((a, [, v]) => a + v.ms, 0);
-    const prepared = vigie.extra.filter(([k]) => k.startsWith('prepare')).reduce((a, [, v]) => ({ count: a.count + v.count, ms: a.ms + v.ms }), { count: 0, ms: 0 });
+    const count = sql.filter(([k]) => !k.startsWith('prepare')).reduce((a, [, v]) => a + v.count, 0);
+    const ms = sql.reduce((a, [, v]) => a + v.ms, 0);
+    const prepared = sql.filter(([k]) => k.startsWith('prepare')).reduce((a, [, v]) => ({ count: a.count + v.count, ms: a.ms + v.ms }), { count: 0, ms: 0 });
     console.log(`\nVigie: SQLite on the server, ${(count / flows).toFixed(1)} statements and ${(ms / flows).toFixed(2)} ms of synchronous SQLite per flow (event loop blocked), of which ${(prepared.count / flows).toFixed(1)} prepares for ${(prepared.ms / flows).toFixed(2)} ms\n`);
     console.log(table([
       ['statement', 'per flow', 'ms per flow', 'µs each'],
-      ...vigie.extra.slice(0, 30).map(([key, v]) => [key, (v.count / flows).toFixed(2), (v.ms / flows).toFixed(3), ((v.ms / v.count) * 1000).toFixed(0)]),
+      ...sql.slice(0, 30).map(([key, v]) => [key, (v.count / flows).toFixed(2), (v.ms / flows).toFixed(3), ((v.ms / v.count) * 1000).toFixed(0)]),
     ]));
   }
   const rss = (r: RunResult) => `${mb(r.serverPeakRss)} (rss ${mb(r.startRss)} before the load, ${mb(r.server.rss)} at the end)`;

@@ -30,6 +30,7 @@ import { defenceRoutes } from './defence/routes.ts';
 import { metricsRoutes } from './http/metrics.ts';
 import { Metrics } from './lib/metrics.ts';
 import { LoginService } from './login/service.ts';
+import { providerInteractions, trustBrowsersOnLogin } from './login/interactions.ts';
 import { loginRoutes } from './login/routes.ts';
 import { deviceRoutes } from './device/routes.ts';
 import { activationSource } from './device/activation-routes.ts';
@@ -141,7 +142,16 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
   });
   const trust = new TrustedBrowsers({ key: keys.trustedBrowser, ttlDays: config.trustedBrowserDays, secure: config.issuer.startsWith('https://') });
   const authenticator = composeAuthenticatorApp({ config, keys, db, clock, logger, audit, bus, directory, challenges, devices, deviceStore, codeActivations: shortLived.codeActivations });
-  const login = new LoginService({ challenges, directory, devices: deviceStore, defence });
+  const login = new LoginService({ challenges, directory, devices: deviceStore, defence, interactions: providerInteractions(provider) });
+  challenges.onApproved(async (approved) => {
+    try {
+      await login.finish(approved);
+    } catch (err) {
+      // The page's continue form finishes it instead (login/routes.ts).
+      logger.error({ err, challengeId: approved.id }, 'login: handing an approval to its interaction failed');
+    }
+  });
+  trustBrowsersOnLogin(provider, trust, clock);
   // Before buildHttp: the wallet installs middleware on the provider, which Koa composes once.
   const wallet = createWallet(
     { db, models, provider, clients, directory, devices, notifications: defence, notifier: notifierOver(authenticator), audit, clock, logger, metrics },

@@ -4,7 +4,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as client from 'openid-client';
-import { startTestVigie, startBrowserLogin, continueLogin, DEMO_PRO, type TestVigie } from './support/harness.ts';
+import { startTestVigie, startBrowserLogin, continueLogin, resumeLogin, DEMO_PRO, type TestVigie } from './support/harness.ts';
 import type { DeviceSimulator } from '../src/device/simulator.ts';
 import { request } from './support/browser.ts';
 import { skipWithoutPostgres, skipWithoutRedis } from './support/backends.ts';
@@ -55,7 +55,10 @@ for (const backend of backends) {
       const approved = await device.approve(challenge.id, login.displayCode, '2468');
       assert.equal(approved.status, 200, JSON.stringify(approved.body));
 
-      const callback = await continueLogin(t, login);
+      // The approval handed the login to its interaction: the page goes straight to where it finishes.
+      const status = await (await request(login.jar, `${login.challengeUrl}/status`)).json();
+      assert.deepEqual([status.state, status.resume], ['approved', true]);
+      const callback = await resumeLogin(t, login);
       assert.ok(callback.url.href.startsWith(t.redirectUri), `redirected to ${callback.url.href}`);
       const tokens = await client.authorizationCodeGrant(t.rp, callback.url, { pkceCodeVerifier: login.verifier, expectedState: login.state, expectedNonce: login.nonce });
       const idClaims = tokens.claims();
@@ -74,9 +77,11 @@ for (const backend of backends) {
       assert.equal(ref.exercices[0]?.activities.length, 2);
       assert.deepEqual(userinfo.otherIds, [{ identifiant: DEMO_PRO.rpps, origine: 'RPPS', qualite: 1 }]);
 
-      // The same approval cannot be spent twice.
+      // The same approval cannot be spent twice, by either path.
       const replay = await continueLogin(t, login);
       await assertNoCode(t, replay);
+      assert.match(await replay.response.text(), /Demande déjà utilisée/);
+      await assertNoCode(t, await resumeLogin(t, login));
 
       // The browser is now trusted for this professional: number matching, one of three.
       const again = await startBrowserLogin(t, DEMO_PRO.nationalId, { prompt: 'login' }, t.rp, login.jar);
@@ -106,6 +111,25 @@ for (const backend of backends) {
       assert.doesNotMatch(reloaded, /annulée/);
       assert.ok((await continueLogin(t, login)).url.href.startsWith(t.redirectUri));
       assert.match(await (await request(login.jar, login.challengeUrl)).text(), /Demande déjà utilisée/);
+    });
+
+    it('an approval that could not be handed to its interaction is finished by the continue form', async (test) => {
+      const login = await startBrowserLogin(t);
+      const challenge = await pendingChallenge(device);
+      const find = test.mock.method(t.vigie.provider.Interaction, 'find', async () => {
+        throw new Error('interaction store unavailable');
+      }, { times: 1 });
+      assert.equal((await device.approve(challenge.id, login.displayCode, '2468')).status, 200);
+      assert.equal(find.mock.callCount(), 1);
+      // Nothing waits in the interaction: the page must not go straight to /auth/:uid.
+      const status = await (await request(login.jar, `${login.challengeUrl}/status`)).json();
+      assert.deepEqual([status.state, status.resume], ['approved', false]);
+      const reloaded = await (await request(login.jar, login.challengeUrl)).text();
+      assert.match(reloaded, /Connexion validée/);
+      const callback = await continueLogin(t, login);
+      assert.ok(callback.url.href.startsWith(t.redirectUri), `redirected to ${callback.url.href}`);
+      const tokens = await client.authorizationCodeGrant(t.rp, callback.url, { pkceCodeVerifier: login.verifier, expectedState: login.state, expectedNonce: login.nonce });
+      assert.equal(tokens.claims()?.sub, DEMO_PRO.nationalId);
     });
 
     it('a wrong code picked fails the challenge: no code is issued', async () => {
@@ -176,7 +200,7 @@ for (const backend of backends) {
       assert.deepEqual([record.mock.callCount(), hold.mock.callCount()], [1, 0]);
       const unknown = await startBrowserLogin(t, '899999999999');
       assert.deepEqual([record.mock.callCount(), hold.mock.callCount()], [1, 1]);
-      const shape = (html: string) => html.replace(/\/interaction\/[^"]+/g, 'URL').replace(/value="[^"]*"/g, 'value=""').replace(/<p class="code"[^>]*>\d+<\/p>/, 'CODE').replace(/aria-label="[^"]*"/, '').replace(/\d+ secondes/, 'N secondes');
+      const shape = (html: string) => html.replace(/\/(interaction|auth)\/[^"]+/g, 'URL').replace(/value="[^"]*"/g, 'value=""').replace(/<p class="code"[^>]*>\d+<\/p>/, 'CODE').replace(/aria-label="[^"]*"/, '').replace(/\d+ secondes/, 'N secondes');
       assert.equal(shape(unknown.pageHtml), shape(known.pageHtml));
       assert.match(unknown.pageHtml, /Si vous n'avez pas encore activé votre e-CPS/);
       const pending = await device.listChallenges();

@@ -5,7 +5,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPair, exportJWK } from 'jose';
 import * as client from 'openid-client';
-import { startTestVigie, startBrowserLogin, continueLogin, DEMO_PRO, type TestVigie } from './support/harness.ts';
+import { startTestVigie, startBrowserLogin, continueLogin, resumeLogin, DEMO_PRO, type TestVigie } from './support/harness.ts';
 import type { DeviceSimulator } from '../src/device/simulator.ts';
 import { authorizationRequest, follow, request, type Jar } from './support/browser.ts';
 import { mkdtemp } from 'node:fs/promises';
@@ -27,19 +27,19 @@ async function approvedLogin(t: TestVigie, device: DeviceSimulator, rp: client.C
 }
 
 /** Reads server-sent `state` events until one is not `pending`. */
-async function nextSettledState(jar: Jar, url: string): Promise<string[]> {
+async function nextSettledState(jar: Jar, url: string): Promise<Array<{ state: string; resume: boolean }>> {
   const response = await request(jar, url, { headers: { accept: 'text/event-stream' } });
   assert.equal(response.headers.get('content-type'), 'text/event-stream; charset=utf-8');
   const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-  const states: string[] = [];
+  const states: Array<{ state: string; resume: boolean }> = [];
   let buffer = '';
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return states;
     buffer += value;
-    for (const match of buffer.matchAll(/event: state\ndata: (\{[^\n]*\})\n\n/g)) states.push((JSON.parse(match[1]!) as { state: string }).state);
+    for (const match of buffer.matchAll(/event: state\ndata: (\{[^\n]*\})\n\n/g)) states.push(JSON.parse(match[1]!) as { state: string; resume: boolean });
     buffer = buffer.slice(buffer.lastIndexOf('\n\n') + 2);
-    if (states.some((s) => s !== 'pending')) {
+    if (states.some((s) => s.state !== 'pending')) {
       await reader.cancel();
       return states;
     }
@@ -160,8 +160,10 @@ describe('OIDC protocol features', () => {
     const { challenges } = (await device.listChallenges()).body;
     await device.approve(challenges[0]!.id, login.displayCode, '2468');
     const states = await statesPromise;
-    assert.equal(states[0], 'pending');
-    assert.equal(states.at(-1), 'approved');
+    assert.deepEqual(states[0], { state: 'pending', resume: false });
+    // Handed to the interaction before the page hears of it: the page's script goes to /auth/:uid.
+    assert.deepEqual(states.at(-1), { state: 'approved', resume: true });
+    assert.ok((await resumeLogin(t, login)).url.href.startsWith(t.redirectUri));
   });
 
   it('caps the live streams of one challenge (3 per node); a closed one frees its place', async () => {

@@ -4,6 +4,7 @@
 // `stop` (or when the parent disappears). The parent kills what it started, even on error.
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { routeCpuStatistics } from './route-cpu.ts';
 
 export interface ServerStats {
   /** Current resident set size, bytes. */
@@ -32,10 +33,13 @@ export function peakRssOf(pid: number | 'self'): number | undefined {
 function ownStats(extra?: () => ServerStats['extra']): ServerStats {
   const rss = process.memoryUsage().rss;
   const cpu = process.cpuUsage();
-  return { rss, peakRss: peakRssOf('self') ?? rss, cpuMicros: cpu.user + cpu.system, ...(extra ? { extra: extra() } : {}) };
+  const counters = { ...extra?.(), ...routeCpu?.() };
+  return { rss, peakRss: peakRssOf('self') ?? rss, cpuMicros: cpu.user + cpu.system, ...(Object.keys(counters).length ? { extra: counters } : {}) };
 }
 
 // ---------------------------------------------------------------- child side
+
+const routeCpu = routeCpuStatistics();
 
 /** Runs in the child: starts the server, reports `ready`, serves `stats`, closes on `stop`. */
 export async function runServerChild<R>(start: () => Promise<{ payload: R; close: () => Promise<void> }>, extra?: () => ServerStats['extra']): Promise<void> {

@@ -28,6 +28,8 @@ export interface SettledChallenge {
 export type SettledObserver = (event: SettledChallenge) => Promise<void>;
 /** Told of a new challenge on the node that created it; starts its own work and returns at once. */
 export type CreatedObserver = (challenge: Challenge) => void;
+/** Hands an approved challenge over to what it approves; must not throw (see onApproved). */
+export type ApprovalHandler = (approved: Challenge) => Promise<void>;
 
 /** The challenge's life: creation, settlement by a device, expiry, single use by the login page. */
 export class ChallengeService {
@@ -38,6 +40,7 @@ export class ChallengeService {
   readonly #ttlMs: number;
   readonly #observers: SettledObserver[] = [];
   readonly #createdObservers = new Set<CreatedObserver>();
+  readonly #approvalHandlers: ApprovalHandler[] = [];
 
   constructor(deps: { store: ChallengeStore; bus: EventBus; clock: Clock; audit: AuditLog; ttlSeconds: number }) {
     this.#store = deps.store;
@@ -62,6 +65,15 @@ export class ChallengeService {
   onCreated(observer: CreatedObserver): () => void {
     this.#createdObservers.add(observer);
     return () => this.#createdObservers.delete(observer);
+  }
+
+  /**
+   * Registers what an approval finishes (the login page's interaction). It runs on the node that
+   * won the approval, before anyone hears of it: the page that learns "approved" can go straight
+   * to the finished login. It handles its own failures (the page has a slower path left).
+   */
+  onApproved(handler: ApprovalHandler): void {
+    this.#approvalHandlers.push(handler);
   }
 
   async start(input: StartChallenge): Promise<Challenge> {
@@ -190,6 +202,10 @@ export class ChallengeService {
     if (!won) {
       const current = await this.get(challenge.id);
       throw current?.state === 'expired' ? challengeErrors.CHALLENGE_EXPIRED() : challengeErrors.CHALLENGE_NOT_PENDING();
+    }
+    if (to === 'approved') {
+      const approved: Challenge = { ...challenge, state: 'approved', deviceId: how.deviceId ?? null, settledAt: this.#clock.now() };
+      for (const handler of this.#approvalHandlers) await handler(approved);
     }
     await this.#audit.append({
       actor: how.actor,

@@ -7,16 +7,15 @@ import { parse } from '../http/errors.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { Challenge, RequestContext } from '../challenge/challenge.ts';
-import { ACR_EIDAS1, AMR_ECPS } from '../oidc/provider.ts';
+import { PROVIDER_ROUTES } from '../oidc/provider.ts';
 import { normaliseIdentifier } from './identifier.ts';
 import type { LoginService } from './service.ts';
 import { approvedPage, challengePage, identifierPage, outcomePage } from './views.ts';
 import { describeBrowser } from './browser.ts';
 import { isDependencyDown } from '../http/errors.ts';
 import type { DefenceService } from '../defence/service.ts';
-import type { LoginContext } from '../wallet/store.ts';
 import type { CookieKeys } from '../oidc/cookie-keys.ts';
-import { BROWSER_COOKIE, parseCookies, type TrustedBrowsers } from '../defence/trusted-browser.ts';
+import { parseCookies, type TrustedBrowsers } from '../defence/trusted-browser.ts';
 
 export interface LoginRoutesDeps {
   provider: Provider;
@@ -97,6 +96,9 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     return { uid, challenge };
   }
 
+  /** An approved challenge whose login waits in its interaction: the page may go straight to /auth/:uid. */
+  const handedOver = (challenge: { state: string; consumedAt: number | null }) => challenge.state === 'approved' && challenge.consumedAt !== null;
+
   const html = (reply: FastifyReply, body: string, status = 200) => reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body);
 
   app.get('/interaction/:uid', async (request, reply) => {
@@ -145,8 +147,12 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
   app.get('/interaction/:uid/challenge/:cid', async (request, reply) => {
     const { uid, challenge } = await challengeFor(request);
     const path = `${base(uid)}/challenge/${encodeURIComponent(challenge.id)}`;
-    if (challenge.state === 'approved' && challenge.consumedAt === null) return html(reply, approvedPage({ clientName: challenge.clientName, continueAction: `${path}/continue`, csrf: csrfFor(uid) }));
-    if (challenge.state !== 'pending') return html(reply, outcomePage(challenge.consumedAt === null ? challenge.state : 'consumed', base(uid)));
+    if (challenge.state === 'approved') {
+      // Approved and its login not finished yet (page reloaded, or no JavaScript): one button left.
+      const waiting = challenge.consumedAt === null || (await login.resumeUrl(uid)) !== undefined;
+      return html(reply, waiting ? approvedPage({ clientName: challenge.clientName, continueAction: `${path}/continue`, csrf: csrfFor(uid) }) : outcomePage('consumed', base(uid)));
+    }
+    if (challenge.state !== 'pending') return html(reply, outcomePage(challenge.state, base(uid)));
     return html(
       reply,
       challengePage({
@@ -155,6 +161,9 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
         statusUrl: `${path}/status`,
         eventsUrl: `${path}/events`,
         continueAction: `${path}/continue`,
+        // Approval hands the login to the interaction (LoginService.finish): the page's script
+        // goes straight to where oidc-provider finishes it.
+        resumeUrl: `${PROVIDER_ROUTES.authorization}/${encodeURIComponent(uid)}`,
         retryUrl: base(uid),
         csrf: csrfFor(uid),
       }),
@@ -164,7 +173,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
   app.get('/interaction/:uid/challenge/:cid/status', async (request, reply) => {
     const { challenge } = await challengeFor(request);
     reply.header('cache-control', 'no-store');
-    return { state: challenge.state, expiresAt: challenge.expiresAt };
+    return { state: challenge.state, expiresAt: challenge.expiresAt, resume: handedOver(challenge) };
   });
 
   app.get('/interaction/:uid/challenge/:cid/events', async (request, reply) => {
@@ -181,10 +190,10 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    const send = (state: string) => res.write(`event: state\ndata: ${JSON.stringify({ state })}\n\n`);
+    const send = (current: { state: string; consumedAt: number | null }) => res.write(`event: state\ndata: ${JSON.stringify({ state: current.state, resume: handedOver(current) })}\n\n`);
     // Reconnect quickly when this node goes away: the next node serves the same stream.
     res.write('retry: 1000\n\n');
-    send(challenge.state);
+    send(challenge);
     if (challenge.state !== 'pending') return res.end();
     const timers: NodeJS.Timeout[] = [];
     let closed = false;
@@ -198,7 +207,9 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     };
     const unsubscribe = bus.subscribe('challenge.settled', (event) => {
       if (event.challengeId !== challenge.id) return;
-      send(event.state);
+      // An approval says whether it was handed to the interaction: the record knows.
+      if (event.state === 'approved') return void recheck();
+      send({ state: event.state, consumedAt: null });
       close();
     });
     // Reads the challenge again: past its deadline this settles it as expired if nobody else did;
@@ -211,7 +222,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
         return;
       }
       if (closed || current?.state === 'pending') return;
-      send(current?.state ?? 'expired');
+      send(current ?? { state: 'expired', consumedAt: null });
       close();
     };
     // Events published between the first read and the subscription, or while the bus was
@@ -230,18 +241,13 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     const { uid, challenge } = await challengeFor(request);
     checkCsrf(uid, parse(csrfForm, request.body ?? {}).csrf);
     if (challenge.state === 'pending') return reply.redirect(`${base(uid)}/challenge/${encodeURIComponent(challenge.id)}`, 303);
-    const outcome = await login.complete(challenge);
-    if (!('accountId' in outcome)) return html(reply, outcomePage(outcome.state, base(uid)));
-    // This browser completed a login for this professional: it is trusted from now on (defence/trusted-browser.ts).
-    const browserId = parseCookies(request.headers.cookie).get(BROWSER_COOKIE);
-    if (browserId && browserId === challenge.context.browserId) reply.header('set-cookie', trust.issue(outcome.accountId, browserId, clock.now()));
-    // The approved request's context rides along in the interaction's result (kept server-side):
-    // the wallet records where the session was opened from it (wallet/tracking.ts).
-    const loginContext: LoginContext = { challengeId: challenge.id, ip: challenge.context.ip, browser: challenge.context.browser ?? null, place: challenge.context.place ?? null };
-    const redirectTo = await provider
-      .interactionResult(request.raw, reply.raw, { login: { accountId: outcome.accountId, acr: ACR_EIDAS1, amr: AMR_ECPS, remember: true }, loginContext }, { mergeWithLastSubmission: false })
-      .catch(expiredUnlessDown);
-    return reply.redirect(redirectTo, 303);
+    if (challenge.state !== 'approved') return html(reply, outcomePage(challenge.state, base(uid)));
+    // Normally handed over when approved; not if that failed then (server.ts).
+    if (challenge.consumedAt === null) await login.finish(challenge).catch(expiredUnlessDown);
+    const resumeUrl = await login.resumeUrl(uid).catch(expiredUnlessDown);
+    // No login waiting in the interaction: it was finished already (or expired).
+    if (!resumeUrl) return html(reply, outcomePage('consumed', base(uid)));
+    return reply.redirect(resumeUrl, 303);
   });
 
   app.post('/interaction/:uid/abort', async (request, reply) => {

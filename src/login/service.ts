@@ -7,6 +7,7 @@ import type { Source } from '../defence/source.ts';
 import { describePlace } from '../defence/geo.ts';
 import { defenceErrors } from '../defence/errors.ts';
 import { TimingCover } from './timing-cover.ts';
+import type { LoginInteractions } from './interactions.ts';
 
 /**
  * The login page's domain: from a typed identifier to a push challenge, and from an approved
@@ -19,13 +20,15 @@ export class LoginService {
   readonly #directory: DirectoryStore;
   readonly #devices: DeviceStore;
   readonly #defence: DefenceService;
+  readonly #interactions: LoginInteractions;
   readonly #cover = new TimingCover();
 
-  constructor(deps: { challenges: ChallengeService; directory: DirectoryStore; devices: DeviceStore; defence: DefenceService }) {
+  constructor(deps: { challenges: ChallengeService; directory: DirectoryStore; devices: DeviceStore; defence: DefenceService; interactions: LoginInteractions }) {
     this.#challenges = deps.challenges;
     this.#directory = deps.directory;
     this.#devices = deps.devices;
     this.#defence = deps.defence;
+    this.#interactions = deps.interactions;
   }
 
   /**
@@ -78,10 +81,20 @@ export class LoginService {
     return challenge?.interactionUid === interactionUid ? challenge : undefined;
   }
 
-  /** Spends an approved challenge once; returns the account to log in, or the state to explain. */
-  async complete(challenge: Challenge): Promise<{ accountId: string } | { state: string }> {
-    if (challenge.state !== 'approved' || !challenge.nationalId) return { state: challenge.state };
-    if (!(await this.#challenges.consume(challenge.id))) return { state: 'consumed' };
-    return { accountId: challenge.nationalId };
+  /**
+   * Hands an approved challenge to its interaction, as soon as it is approved (server.ts) and
+   * again from the page's continue form if that failed: oidc-provider finishes the login when the
+   * browser holding the interaction comes back to it, and the interaction is used only once.
+   * The challenge is then marked consumed. False when its interaction is gone.
+   */
+  async finish(challenge: Challenge): Promise<boolean> {
+    if (!(await this.#interactions.finish(challenge))) return false;
+    await this.#challenges.consume(challenge.id);
+    return true;
+  }
+
+  /** Where this browser finishes its login, when an approved one waits in interaction `uid`. */
+  resumeUrl(uid: string): Promise<string | undefined> {
+    return this.#interactions.resumeUrl(uid);
   }
 }

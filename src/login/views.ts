@@ -22,7 +22,7 @@ export function identifierPage(input: { clientName: string; action: string; csrf
   );
 }
 
-export function challengePage(input: { challenge: Challenge; secondsLeft: number; statusUrl: string; eventsUrl: string; continueAction: string; retryUrl: string; csrf: string }): string {
+export function challengePage(input: { challenge: Challenge; secondsLeft: number; statusUrl: string; eventsUrl: string; continueAction: string; resumeUrl: string; retryUrl: string; csrf: string }): string {
   const { challenge } = input;
   const instruction = challenge.mode === 'typed'
     ? html`<p>Saisissez ce code dans votre application e-CPS, puis votre code PIN.</p>`
@@ -41,7 +41,7 @@ export function challengePage(input: { challenge: Challenge; secondsLeft: number
       </form>
       <p><a href="${input.retryUrl}">Recommencer avec un autre identifiant</a></p>
       ${NOT_ACTIVATED_HINT}
-      <div id="live" data-status-url="${input.statusUrl}" data-events-url="${input.eventsUrl}" hidden></div>`,
+      <div id="live" data-status-url="${input.statusUrl}" data-events-url="${input.eventsUrl}" data-resume-url="${input.resumeUrl}" hidden></div>`,
     { head: html`<script src="/static/login.js" defer></script>` },
   );
 }

@@ -1,7 +1,7 @@
 import type Provider from 'oidc-provider';
-import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from 'pino';
 import type { Clock } from '../lib/clock.ts';
+import { afterAuthorization } from '../oidc/after-authorization.ts';
 import { describeBrowser } from '../login/browser.ts';
 import type { LogoutDeliveries } from './backchannel.ts';
 import type { LoginContext, SessionInfoStore } from './store.ts';
@@ -16,20 +16,13 @@ import type { LoginContext, SessionInfoStore } from './store.ts';
  * Must be installed before the provider's HTTP callback is built (Koa composes its middleware then).
  */
 export function installProviderHooks(provider: Provider, deps: { info: SessionInfoStore; deliveries: LogoutDeliveries; clock: Clock; logger: Logger }): void {
-  const authorized = new WeakSet<object>();
-  provider.on('authorization.success', (ctx) => {
-    authorized.add(ctx);
-  });
-
-  provider.use(async (ctx, next) => {
-    await next();
-    if (!authorized.has(ctx)) return;
-    const oidc = (ctx as KoaContextWithOIDC).oidc;
+  afterAuthorization(provider, async (ctx) => {
+    const oidc = ctx.oidc;
     const session = oidc?.session;
     const accountId = session?.accountId;
     if (!session || !accountId) return;
     try {
-      // A login through the page carries its approved request's context (login/routes.ts); a
+      // A login through the page carries its approved request's context (login/interactions.ts); a
       // session reused without one is described from this request.
       const userAgent = String(ctx.get('user-agent') ?? '');
       const fallback = { challengeId: null, ip: ctx.ip, browser: userAgent ? describeBrowser(userAgent) : null, place: null };

@@ -141,7 +141,14 @@ export async function startBrowserLogin(t: TestVigie, identifier: string = DEMO_
   return { jar, verifier, state, nonce, challengeUrl: challengePage.url, displayCode, csrf, pageHtml };
 }
 
-/** Submits the page's continue form and follows to the service's redirect URI. */
+/** What the page's script does once approved: goes to its resume URL, and on to the service's redirect URI. */
+export async function resumeLogin(t: Pick<TestVigie, 'redirectUri'>, login: Pick<BrowserLogin, 'jar' | 'challengeUrl' | 'pageHtml'>) {
+  const resumeUrl = /data-resume-url="([^"]+)"/.exec(login.pageHtml)?.[1];
+  if (!resumeUrl) throw new Error('no resume URL on the challenge page');
+  return follow(login.jar, new URL(resumeUrl, login.challengeUrl), (u) => u.href.startsWith(t.redirectUri));
+}
+
+/** Submits the page's continue form (no JavaScript) and follows to the service's redirect URI. */
 export async function continueLogin(t: TestVigie, login: BrowserLogin) {
   return submit(login.jar, `${login.challengeUrl}/continue`, { csrf: login.csrf }, (u) => u.href.startsWith(t.redirectUri));
 }

@@ -1,5 +1,7 @@
 // Live status of a login challenge: SSE first, polling as fallback, and the countdown.
-// On approval the page submits its continue form, the same path as the no-JavaScript button.
+// Once approved and handed to the interaction (`resume`), the page goes where oidc-provider
+// finishes the login; any other outcome submits the continue form, the same path as the
+// no-JavaScript button (it also finishes an approval that could not be handed over).
 (() => {
   const live = document.getElementById('live');
   if (!live) return;
@@ -16,7 +18,7 @@
     cancelled: 'La demande a été annulée.',
   };
 
-  function settle(state) {
+  function settle(state, resume) {
     if (settled || state === 'pending') return;
     settled = true;
     if (state === 'approved') {
@@ -26,8 +28,9 @@
       status.textContent = texts[state] || 'La demande est terminée.';
       status.className = 'error';
     }
-    // The server renders the outcome page (or finishes the login) from the continue form.
-    form.submit();
+    if (state === 'approved' && resume) window.location.assign(live.dataset.resumeUrl);
+    // The server renders the outcome page from the continue form.
+    else form.submit();
   }
 
   const tick = setInterval(() => {
@@ -40,7 +43,7 @@
   function poll() {
     fetch(live.dataset.statusUrl, { headers: { accept: 'application/json' }, credentials: 'same-origin' })
       .then((r) => (r.ok ? r.json() : { state: 'pending' }))
-      .then((body) => settle(body.state))
+      .then((body) => settle(body.state, body.resume))
       .catch(() => {})
       .finally(() => { if (!settled) pollTimer = setTimeout(poll, 2000); });
   }
@@ -48,8 +51,8 @@
   if (window.EventSource) {
     const source = new EventSource(live.dataset.eventsUrl);
     source.addEventListener('state', (event) => {
-      const { state } = JSON.parse(event.data);
-      if (state !== 'pending') { source.close(); settle(state); }
+      const { state, resume } = JSON.parse(event.data);
+      if (state !== 'pending') { source.close(); settle(state, resume); }
     });
     source.onerror = () => { if (!pollTimer && !settled) poll(); };
   } else {

@@ -1,0 +1,61 @@
+import type Provider from 'oidc-provider';
+import type { Clock } from '../lib/clock.ts';
+import type { Challenge } from '../challenge/challenge.ts';
+import type { LoginContext } from '../wallet/store.ts';
+import { ACR_EIDAS1, AMR_ECPS } from '../oidc/provider.ts';
+import { afterAuthorization } from '../oidc/after-authorization.ts';
+import { BROWSER_COOKIE, parseCookies, type TrustedBrowsers } from '../defence/trusted-browser.ts';
+
+/** What an approved challenge leaves in its oidc-provider interaction (kept server-side). */
+type LoginResult = {
+  login: { accountId: string; acr: string; amr: string[]; remember: boolean };
+  /** Where the approved request came from: the wallet records it with the session (wallet/tracking.ts). */
+  loginContext: LoginContext;
+  /** The browser that asked for the approval: it becomes trusted when it finishes the login. */
+  browserId: string | null;
+};
+
+/** The login's side of oidc-provider's interactions (login/service.ts). */
+export interface LoginInteractions {
+  /** Stores the approved login as its interaction's result; false when the interaction is gone or not its own. */
+  finish(challenge: Challenge): Promise<boolean>;
+  /** Where the browser finishes interaction `uid`, when a login result waits in it. */
+  resumeUrl(uid: string): Promise<string | undefined>;
+}
+
+export function providerInteractions(provider: Provider): LoginInteractions {
+  return {
+    async finish(challenge) {
+      if (challenge.state !== 'approved' || !challenge.nationalId) return false;
+      const interaction = await provider.Interaction.find(challenge.interactionUid);
+      if (!interaction || interaction.params.client_id !== challenge.clientId || interaction.prompt.name !== 'login') return false;
+      const result: LoginResult = {
+        login: { accountId: challenge.nationalId, acr: ACR_EIDAS1, amr: AMR_ECPS, remember: true },
+        loginContext: { challengeId: challenge.id, ip: challenge.context.ip, browser: challenge.context.browser ?? null, place: challenge.context.place ?? null },
+        browserId: challenge.context.browserId ?? null,
+      };
+      interaction.result = result;
+      // What provider.interactionResult does, without the browser's request: the approval comes from the device.
+      await interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
+      return true;
+    },
+    async resumeUrl(uid) {
+      const interaction = await provider.Interaction.find(uid);
+      return (interaction?.result as Partial<LoginResult> | undefined)?.login ? interaction!.returnTo : undefined;
+    },
+  };
+}
+
+/**
+ * A browser that finishes a login it asked for is trusted for that professional from then on
+ * (defence/trusted-browser.ts): the cookie is set on the response that finishes it.
+ */
+export function trustBrowsersOnLogin(provider: Provider, trust: TrustedBrowsers, clock: Clock): void {
+  afterAuthorization(provider, async (ctx) => {
+    const result = ctx.oidc.result as Partial<LoginResult> | undefined;
+    const accountId = ctx.oidc.session?.accountId;
+    if (!result?.login || !result.browserId || accountId !== result.login.accountId) return;
+    if (parseCookies(ctx.get('cookie')).get(BROWSER_COOKIE) !== result.browserId) return;
+    ctx.append('set-cookie', trust.issue(accountId, result.browserId, clock.now()));
+  });
+}
