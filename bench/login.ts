@@ -13,9 +13,10 @@
 // drift weigh on both alike. Each target's best round is reported.
 //
 // Flags: --duration <s> (15) --warmup <s> (3) --rounds <n> (3) --concurrency <n> (16) --professionals <n> (64)
-//        --profile (writes a V8 CPU profile of the Vigie server under bench/profiles/)
+//        --profile (writes V8 CPU profiles of both servers under bench/profiles/)
 //        --sql-stats (counts and times the Vigie server's SQLite statements per flow)
-//        --route-cpu (each server's CPU time per request, by route: use with --concurrency 1)
+//        --route-cpu (each server's time per request, by route: use with --concurrency 1, where it is
+//          CPU time; with --profile, also the request intervals that split the profile by route)
 //        --log-level <pino level> (Vigie server's LOG_LEVEL, silent by default; shown on failure)
 import { mkdtemp, rm, mkdir } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
@@ -63,12 +64,15 @@ for (const [name, value] of [['duration', DURATION_MS], ['warmup', WARMUP_MS], [
   if (!Number.isFinite(value) || value < (name === 'warmup' ? 0 : 1)) throw new Error(`--${name}: invalid value`);
 }
 
-const routeCpuEnv: Record<string, string> = flags['route-cpu'] ? { BENCH_ROUTE_CPU: '1' } : {};
 const CLIENT_ID = 'bench-rp';
 /** Never dereferenced: the flows stop at the redirect to it. */
 const REDIRECT_URI = 'http://127.0.0.1:9/callback';
 const PIN = '2468';
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+const routeCpuEnv: Record<string, string> = flags['route-cpu'] ? { BENCH_ROUTE_CPU: '1' } : {};
+// With --profile too: the Vigie server's request intervals, to split its profile by route.
+const timelineOf = (name: string): Record<string, string> => (flags['route-cpu'] && flags.profile ? { BENCH_ROUTE_TIMELINE: here(`./profiles/${name}.timeline.json`) } : {});
+const profileArgs = (profileDir: string | undefined, name: string) => (profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
 
 // ---------------------------------------------------------------- per-request timing
 
@@ -202,7 +206,7 @@ async function startVigie(dataDir: string, profileDir: string | undefined): Prom
   const secret = randomBytes(32).toString('base64url');
   const server = await startServer<VigieReady>(here('./servers/vigie.ts'), {
     label: 'Vigie server',
-    execArgv: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--cpu-prof-name=vigie-server.cpuprofile'] : [],
+    execArgv: profileArgs(profileDir, 'vigie-server'),
     env: {
       NODE_ENV: 'development',
       HOST: '127.0.0.1',
@@ -214,6 +218,7 @@ async function startVigie(dataDir: string, profileDir: string | undefined): Prom
       LOG_LEVEL: flags['log-level'],
       ...(flags['sql-stats'] ? { BENCH_SQL_STATS: '1' } : {}),
       ...routeCpuEnv,
+      ...timelineOf('vigie-server'),
       // All the load comes from 127.0.0.1, from fresh browsers, and each professional logs in
       // hundreds of times: raise the push-bombing limits so every flow takes the normal push path
       // (the defences still run). Settings this version does not know are ignored.
@@ -284,12 +289,13 @@ function withServerOutput(server: ServerHandle<unknown>, label: string, flow: Ta
   };
 }
 
-async function startBaseline(): Promise<Target> {
+async function startBaseline(profileDir: string | undefined): Promise<Target> {
   const port = await freePort();
   const secret = randomBytes(32).toString('base64url');
   const server = await startServer<BaselineReady>(here('./servers/baseline.ts'), {
     label: 'baseline server',
-    env: { ...routeCpuEnv, NODE_ENV: 'development', PORT: String(port), BENCH_CLIENT_ID: CLIENT_ID, BENCH_CLIENT_SECRET: secret, BENCH_REDIRECT_URI: REDIRECT_URI },
+    execArgv: profileArgs(profileDir, 'baseline-server'),
+    env: { ...routeCpuEnv, ...timelineOf('baseline-server'), NODE_ENV: 'development', PORT: String(port), BENCH_CLIENT_ID: CLIENT_ID, BENCH_CLIENT_SECRET: secret, BENCH_REDIRECT_URI: REDIRECT_URI },
   });
   try {
     const { issuer, accountId } = server.payload;
@@ -353,8 +359,8 @@ function report(vigie: RunResult, baseline: RunResult) {
     const routes = r.extra.filter(([k]) => k.startsWith('cpu: '));
     if (!routes.length) continue;
     const flows = r.flows || 1;
-    const ms = routes.reduce((a, [, v]) => a + v.ms, 0);
-    console.log(`\n${name}: server thread CPU per request, ${(ms / flows).toFixed(2)} ms per flow in requests\n`);
+    const ms = routes.filter(([, v]) => v.count > 0).reduce((a, [, v]) => a + v.ms, 0);
+    console.log(`\n${name}: server time per request, from arrival to response end (CPU time at concurrency 1), ${(ms / flows).toFixed(2)} ms per flow\n`);
     console.log(table([
       ['request', 'per flow', 'ms per flow', 'µs each'],
       ...routes.map(([key, v]) => [key.slice(5), (v.count / flows).toFixed(2), (v.ms / flows).toFixed(3), v.count ? ((v.ms / v.count) * 1000).toFixed(0) : '–']),
@@ -400,7 +406,7 @@ try {
   if (profileDir) await mkdir(profileDir, { recursive: true });
   const vigie = await startVigie(dataDir, profileDir);
   servers.push(vigie.server);
-  const baseline = await startBaseline();
+  const baseline = await startBaseline(profileDir);
   servers.push(baseline.server);
   console.log(`\n${ROUNDS} round(s), each ${fmtS(WARMUP_MS)} warm-up + ${fmtS(DURATION_MS)} measured per target, concurrency ${CONCURRENCY}`);
   const rounds: Array<{ vigie: RunResult; baseline: RunResult }> = [];
@@ -415,7 +421,10 @@ try {
   const v = best((r) => r.vigie);
   const b = best((r) => r.baseline);
   report(v, b);
-  if (profileDir) console.log(`\nCPU profile of the Vigie server: ${join(profileDir, 'vigie-server.cpuprofile')} (summary: npx node bench/profile-summary.ts <file>)`);
+  if (profileDir) {
+    const split = flags['route-cpu'] ? ` --timeline ${join(profileDir, '<name>.timeline.json')} [--route 'POST /token']` : '';
+    console.log(`\nCPU profiles: ${join(profileDir, 'vigie-server.cpuprofile')}, ${join(profileDir, 'baseline-server.cpuprofile')} (summary: npx node bench/profile-summary.ts <file>${split})`);
+  }
   if (!v.flows || !b.flows) throw new Error('no flow completed in the measured window');
   console.log(`RESULT login flows_per_s=${v.flowsPerSecond.toFixed(2)} p50_ms=${v.p50.toFixed(2)} p99_ms=${v.p99.toFixed(2)} baseline_flows_per_s=${b.flowsPerSecond.toFixed(2)} ratio=${(v.flowsPerSecond / b.flowsPerSecond).toFixed(2)}`);
 } catch (error) {
