@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as client from 'openid-client';
 import { startTestVigie, startBrowserLogin, continueLogin, resumeLogin, DEMO_PRO, type TestVigie } from './support/harness.ts';
 import type { DeviceSimulator } from '../src/device/simulator.ts';
-import { request } from './support/browser.ts';
+import { Jar, field, follow, request, submit } from './support/browser.ts';
 import { skipWithoutPostgres, skipWithoutRedis } from './support/backends.ts';
 import { TimingCover } from '../src/login/timing-cover.ts';
 
@@ -18,6 +18,9 @@ const backends = [
 ];
 if (!process.env.DATABASE_URL) skipWithoutPostgres('e-CPS login end to end');
 if (!process.env.REDIS_URL) skipWithoutRedis('e-CPS login end to end');
+
+/** A second professional of the demo directory. */
+const OTHER_PRO = '810000450386';
 
 async function pendingChallenge(device: DeviceSimulator) {
   const list = await device.listChallenges();
@@ -130,6 +133,79 @@ for (const backend of backends) {
       assert.ok(callback.url.href.startsWith(t.redirectUri), `redirected to ${callback.url.href}`);
       const tokens = await client.authorizationCodeGrant(t.rp, callback.url, { pkceCodeVerifier: login.verifier, expectedState: login.state, expectedNonce: login.nonce });
       assert.equal(tokens.claims()?.sub, DEMO_PRO.nationalId);
+    });
+
+    it('a late approval of a request the page has left does not change who logs in', async () => {
+      const other = await t.activateDevice(OTHER_PRO, '1357');
+      // A's identifier first, then "Recommencer avec un autre identifiant" and another professional's.
+      const first = await startBrowserLogin(t);
+      const retry = new URL(/href="([^"]*)">Recommencer avec/.exec(first.pageHtml)![1]!, first.challengeUrl);
+      const identifierPage = await follow(first.jar, retry);
+      const identifierHtml = await identifierPage.response.text();
+      const action = /<form method="post" action="([^"]+\/login)"/.exec(identifierHtml)![1]!;
+      const second = await submit(first.jar, new URL(action, identifierPage.url), { csrf: field(identifierHtml, 'csrf')!, nationalId: OTHER_PRO });
+      const secondHtml = await second.response.text();
+      const secondCode = /<p class="code"[^>]*>(\d+)<\/p>/.exec(secondHtml)![1]!;
+      const left = await pendingChallenge(device);
+      const current = await pendingChallenge(other);
+      assert.equal((await other.approve(current.id, secondCode, '1357')).status, 200);
+      // A approves the request the page left before the page's navigation lands: not handed over.
+      assert.equal((await device.approve(left.id, first.displayCode, '2468')).status, 200);
+      const callback = await resumeLogin(t, { jar: first.jar, challengeUrl: second.url, pageHtml: secondHtml });
+      const tokens = await client.authorizationCodeGrant(t.rp, callback.url, { pkceCodeVerifier: first.verifier, expectedState: first.state, expectedNonce: first.nonce });
+      assert.equal(tokens.claims()?.sub, OTHER_PRO);
+      // The left page's continue form does not log anyone in.
+      await assertNoCode(t, await continueLogin(t, first));
+    });
+
+    it('the cancel button withdraws the request from the phone and returns access_denied to the service', async () => {
+      const login = await startBrowserLogin(t);
+      const challenge = await pendingChallenge(device);
+      const abort = /<form method="post" action="([^"]+\/abort)">/.exec(login.pageHtml)?.[1];
+      assert.ok(abort, 'the code page has a cancel button');
+      assert.match(login.pageHtml, new RegExp(`name="challenge" value="${challenge.id}"`));
+      const back = await submit(login.jar, new URL(abort, login.challengeUrl), { csrf: login.csrf, challenge: challenge.id }, (u) => u.href.startsWith(t.redirectUri));
+      assert.equal(back.url.searchParams.get('error'), 'access_denied');
+      assert.equal(back.url.searchParams.get('code'), null);
+      assert.equal((await device.listChallenges()).body.challenges.length, 0);
+      assert.equal((await device.approve(challenge.id, login.displayCode, '2468')).status, 409);
+    });
+
+    it('an approval after the person cancelled is not handed over: access_denied, no code', async () => {
+      const login = await startBrowserLogin(t);
+      const challenge = await pendingChallenge(device);
+      // Cancelled from a page that does not name the challenge: it stays pending on the phone.
+      const abort = await request(login.jar, new URL(`${login.challengeUrl.pathname.replace(/\/challenge\/.*$/, '')}/abort`, login.challengeUrl), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `csrf=${encodeURIComponent(login.csrf)}` });
+      assert.equal(abort.status, 303);
+      assert.equal((await device.approve(challenge.id, login.displayCode, '2468')).status, 200);
+      const back = await follow(login.jar, new URL(abort.headers.get('location')!, login.challengeUrl), (u) => u.href.startsWith(t.redirectUri));
+      assert.equal(back.url.searchParams.get('error'), 'access_denied');
+      assert.equal(back.url.searchParams.get('code'), null);
+    });
+
+    it('another browser cannot finish the login, even with its address; an expired one says so in French', async () => {
+      const login = await startBrowserLogin(t);
+      const challenge = await pendingChallenge(device);
+      assert.equal((await device.approve(challenge.id, login.displayCode, '2468')).status, 200);
+      const stranger = await resumeLogin(t, { ...login, jar: new Jar() });
+      await assertNoCode(t, stranger);
+      assert.match(await stranger.response.text(), /Cette demande de connexion a expiré ou a déjà été utilisée/);
+      // The browser that asked still can.
+      assert.ok((await resumeLogin(t, login)).url.href.startsWith(t.redirectUri));
+    });
+
+    it('an approval whose interaction has gone meanwhile ends with the expired message', async () => {
+      const login = await startBrowserLogin(t);
+      const challenge = await pendingChallenge(device);
+      const uid = login.challengeUrl.pathname.split('/')[2]!;
+      await (await t.vigie.provider.Interaction.find(uid))!.destroy();
+      assert.equal((await device.approve(challenge.id, login.displayCode, '2468')).status, 200);
+      const status = await (await request(login.jar, `${login.challengeUrl}/status`)).json();
+      assert.deepEqual([status.state, status.resume], ['approved', false]);
+      const outcome = await continueLogin(t, login);
+      await assertNoCode(t, outcome);
+      assert.equal(outcome.response.status, 400);
+      assert.match(await outcome.response.text(), /Cette demande de connexion a expiré/);
     });
 
     it('a wrong code picked fails the challenge: no code is issued', async () => {

@@ -203,16 +203,16 @@ export class ChallengeService {
       const current = await this.get(challenge.id);
       throw current?.state === 'expired' ? challengeErrors.CHALLENGE_EXPIRED() : challengeErrors.CHALLENGE_NOT_PENDING();
     }
-    if (to === 'approved') {
-      const approved: Challenge = { ...challenge, state: 'approved', deviceId: how.deviceId ?? null, settledAt: this.#clock.now() };
-      for (const handler of this.#approvalHandlers) await handler(approved);
-    }
     await this.#audit.append({
       actor: how.actor,
       event: `challenge.${to}`,
       subject: challenge.nationalId,
       details: { challengeId: challenge.id, clientId: challenge.clientId, ...(how.reason ? { reason: how.reason } : {}) },
     });
+    if (to === 'approved') {
+      const approved: Challenge = { ...challenge, state: 'approved', deviceId: how.deviceId ?? null, settledAt: this.#clock.now() };
+      for (const handler of this.#approvalHandlers) await handler(approved);
+    }
     await this.#bus.publish('challenge.settled', { challengeId: challenge.id, state: to, nationalId: challenge.nationalId });
     await this.#notify({ challenge, to, reason: how.reason ?? null, deviceId: how.deviceId ?? null });
   }

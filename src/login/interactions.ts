@@ -9,6 +9,8 @@ import { BROWSER_COOKIE, parseCookies, type TrustedBrowsers } from '../defence/t
 /** What an approved challenge leaves in its oidc-provider interaction (kept server-side). */
 type LoginResult = {
   login: { accountId: string; acr: string; amr: string[]; remember: boolean };
+  /** The challenge whose approval this is: of several in one interaction, the newest wins. */
+  challenge: { id: string; createdAt: number };
   /** Where the approved request came from: the wallet records it with the session (wallet/tracking.ts). */
   loginContext: LoginContext;
   /** The browser that asked for the approval: it becomes trusted when it finishes the login. */
@@ -19,8 +21,8 @@ type LoginResult = {
 export interface LoginInteractions {
   /** Stores the approved login as its interaction's result; false when the interaction is gone or not its own. */
   finish(challenge: Challenge): Promise<boolean>;
-  /** Where the browser finishes interaction `uid`, when a login result waits in it. */
-  resumeUrl(uid: string): Promise<string | undefined>;
+  /** Where the browser finishes interaction `uid`, when the login of challenge `challengeId` waits in it. */
+  resumeUrl(uid: string, challengeId: string): Promise<string | undefined>;
 }
 
 export function providerInteractions(provider: Provider): LoginInteractions {
@@ -29,8 +31,14 @@ export function providerInteractions(provider: Provider): LoginInteractions {
       if (challenge.state !== 'approved' || !challenge.nationalId) return false;
       const interaction = await provider.Interaction.find(challenge.interactionUid);
       if (!interaction || interaction.params.client_id !== challenge.clientId || interaction.prompt.name !== 'login') return false;
+      // The person cancelled (abort), or a newer challenge of this page was approved: a late
+      // approval of a request the page has left must not replace what the page is waiting for.
+      const existing = interaction.result as Partial<LoginResult> & { error?: string } | undefined;
+      if (existing?.error) return false;
+      if (existing?.challenge && existing.challenge.id !== challenge.id && existing.challenge.createdAt >= challenge.createdAt) return false;
       const result: LoginResult = {
         login: { accountId: challenge.nationalId, acr: ACR_EIDAS1, amr: AMR_ECPS, remember: true },
+        challenge: { id: challenge.id, createdAt: challenge.createdAt },
         loginContext: { challengeId: challenge.id, ip: challenge.context.ip, browser: challenge.context.browser ?? null, place: challenge.context.place ?? null },
         browserId: challenge.context.browserId ?? null,
       };
@@ -39,9 +47,9 @@ export function providerInteractions(provider: Provider): LoginInteractions {
       await interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
       return true;
     },
-    async resumeUrl(uid) {
+    async resumeUrl(uid, challengeId) {
       const interaction = await provider.Interaction.find(uid);
-      return (interaction?.result as Partial<LoginResult> | undefined)?.login ? interaction!.returnTo : undefined;
+      return (interaction?.result as Partial<LoginResult> | undefined)?.challenge?.id === challengeId ? interaction!.returnTo : undefined;
     },
   };
 }

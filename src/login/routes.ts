@@ -32,6 +32,7 @@ const uidParams = z.object({ uid: z.string().min(1).max(64) });
 const challengeParams = uidParams.extend({ cid: z.string().min(1).max(64) });
 const csrfForm = z.object({ csrf: z.string().max(128).default('') });
 const identifierForm = csrfForm.extend({ nationalId: z.string().max(64).default('') });
+const abortForm = csrfForm.extend({ challenge: z.string().max(64).optional() });
 
 const SSE_HEARTBEAT_MS = 15_000;
 /** A login page needs one stream (two while it reconnects); more, per node, is someone hoarding them. */
@@ -111,7 +112,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
       const redirectTo = await provider.interactionResult(request.raw, reply.raw, { consent: {} }, { mergeWithLastSubmission: true });
       return reply.redirect(redirectTo, 303);
     }
-    return html(reply, identifierPage({ clientName, action: `${base(uid)}/login`, csrf: csrfFor(uid) }));
+    return html(reply, identifierPage({ clientName, action: `${base(uid)}/login`, abortAction: `${base(uid)}/abort`, csrf: csrfFor(uid) }));
   });
 
   app.post('/interaction/:uid/login', async (request, reply) => {
@@ -121,7 +122,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     checkCsrf(uid, form.csrf);
     const identifier = normaliseIdentifier(form.nationalId);
     if (!identifier.ok) {
-      return html(reply, identifierPage({ clientName, action: `${base(uid)}/login`, csrf: csrfFor(uid), value: form.nationalId, error: identifier.message }), 400);
+      return html(reply, identifierPage({ clientName, action: `${base(uid)}/login`, abortAction: `${base(uid)}/abort`, csrf: csrfFor(uid), value: form.nationalId, error: identifier.message }), 400);
     }
     const browser = browserIdOf(request, reply);
     const source = deps.defence.source(request.ip, browser.id);
@@ -138,7 +139,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     } catch (error) {
       if (error instanceof VigieError && error.status === 429) {
         reply.headers(error.headers);
-        return html(reply, identifierPage({ clientName, action: `${base(uid)}/login`, csrf: csrfFor(uid), value: form.nationalId, error: error.message }), 429);
+        return html(reply, identifierPage({ clientName, action: `${base(uid)}/login`, abortAction: `${base(uid)}/abort`, csrf: csrfFor(uid), value: form.nationalId, error: error.message }), 429);
       }
       throw error;
     }
@@ -149,7 +150,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     const path = `${base(uid)}/challenge/${encodeURIComponent(challenge.id)}`;
     if (challenge.state === 'approved') {
       // Approved and its login not finished yet (page reloaded, or no JavaScript): one button left.
-      const waiting = challenge.consumedAt === null || (await login.resumeUrl(uid)) !== undefined;
+      const waiting = challenge.consumedAt === null || (await login.resumeUrl(challenge).catch(expiredUnlessDown)) !== undefined;
       return html(reply, waiting ? approvedPage({ clientName: challenge.clientName, continueAction: `${path}/continue`, csrf: csrfFor(uid) }) : outcomePage('consumed', base(uid)));
     }
     if (challenge.state !== 'pending') return html(reply, outcomePage(challenge.state, base(uid)));
@@ -165,6 +166,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
         // goes straight to where oidc-provider finishes it.
         resumeUrl: `${PROVIDER_ROUTES.authorization}/${encodeURIComponent(uid)}`,
         retryUrl: base(uid),
+        abortAction: `${base(uid)}/abort`,
         csrf: csrfFor(uid),
       }),
     );
@@ -207,10 +209,18 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     };
     const unsubscribe = bus.subscribe('challenge.settled', (event) => {
       if (event.challengeId !== challenge.id) return;
-      // An approval says whether it was handed to the interaction: the record knows.
-      if (event.state === 'approved') return void recheck();
-      send({ state: event.state, consumedAt: null });
-      close();
+      if (event.state !== 'approved') {
+        send({ state: event.state, consumedAt: null });
+        return close();
+      }
+      // Whether it was handed to the interaction, the record says; if it cannot be read, the
+      // page's continue form finishes the login (resume: false).
+      const unread = { state: 'approved', consumedAt: null };
+      void login.challengeOf(challenge.interactionUid, challenge.id).then((current) => current ?? unread, () => unread).then((current) => {
+        if (closed) return;
+        send(current);
+        close();
+      });
     });
     // Reads the challenge again: past its deadline this settles it as expired if nobody else did;
     // a challenge gone from the store (Redis restarted) is over too. A failed read retries later.
@@ -243,9 +253,9 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     if (challenge.state === 'pending') return reply.redirect(`${base(uid)}/challenge/${encodeURIComponent(challenge.id)}`, 303);
     if (challenge.state !== 'approved') return html(reply, outcomePage(challenge.state, base(uid)));
     // Normally handed over when approved; not if that failed then (server.ts).
-    if (challenge.consumedAt === null) await login.finish(challenge).catch(expiredUnlessDown);
-    const resumeUrl = await login.resumeUrl(uid).catch(expiredUnlessDown);
-    // No login waiting in the interaction: it was finished already (or expired).
+    if (challenge.consumedAt === null && !(await login.finish(challenge).catch(expiredUnlessDown))) throw interactionExpired();
+    const resumeUrl = await login.resumeUrl(challenge).catch(expiredUnlessDown);
+    // Its login no longer waits in the interaction: it was finished already.
     if (!resumeUrl) return html(reply, outcomePage('consumed', base(uid)));
     return reply.redirect(resumeUrl, 303);
   });
@@ -253,7 +263,10 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
   app.post('/interaction/:uid/abort', async (request, reply) => {
     const { uid } = parse(uidParams, request.params);
     await interaction(request, reply, uid);
-    checkCsrf(uid, parse(csrfForm, request.body ?? {}).csrf);
+    const form = parse(abortForm, request.body ?? {});
+    checkCsrf(uid, form.csrf);
+    const challenge = form.challenge ? await login.challengeOf(uid, form.challenge) : undefined;
+    if (challenge) await login.cancel(challenge, `browser:${request.ip}`);
     const redirectTo = await provider.interactionResult(request.raw, reply.raw, { error: 'access_denied', error_description: 'The user cancelled the login.' }, { mergeWithLastSubmission: false });
     return reply.redirect(redirectTo, 303);
   });

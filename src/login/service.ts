@@ -6,6 +6,7 @@ import type { DefenceService } from '../defence/service.ts';
 import type { Source } from '../defence/source.ts';
 import { describePlace } from '../defence/geo.ts';
 import { defenceErrors } from '../defence/errors.ts';
+import { VigieError } from '../lib/errors.ts';
 import { TimingCover } from './timing-cover.ts';
 import type { LoginInteractions } from './interactions.ts';
 
@@ -85,7 +86,8 @@ export class LoginService {
    * Hands an approved challenge to its interaction, as soon as it is approved (server.ts) and
    * again from the page's continue form if that failed: oidc-provider finishes the login when the
    * browser holding the interaction comes back to it, and the interaction is used only once.
-   * The challenge is then marked consumed. False when its interaction is gone.
+   * The challenge is then marked consumed. False when its interaction is gone, was cancelled,
+   * or waits for the login of a newer challenge of the same page.
    */
   async finish(challenge: Challenge): Promise<boolean> {
     if (!(await this.#interactions.finish(challenge))) return false;
@@ -93,8 +95,17 @@ export class LoginService {
     return true;
   }
 
-  /** Where this browser finishes its login, when an approved one waits in interaction `uid`. */
-  resumeUrl(uid: string): Promise<string | undefined> {
-    return this.#interactions.resumeUrl(uid);
+  /** The person gave up on the page: a request still pending on the phone is withdrawn. */
+  async cancel(challenge: Challenge, actor: string): Promise<void> {
+    if (challenge.state !== 'pending') return;
+    await this.#challenges.cancel(challenge, actor).catch((error: unknown) => {
+      // Answered or expired meanwhile: nothing left to withdraw.
+      if (!(error instanceof VigieError) || error.status >= 500) throw error;
+    });
+  }
+
+  /** Where this browser finishes its login, when this approved challenge's login waits in its interaction. */
+  resumeUrl(challenge: Challenge): Promise<string | undefined> {
+    return this.#interactions.resumeUrl(challenge.interactionUid, challenge.id);
   }
 }

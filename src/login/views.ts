@@ -4,7 +4,16 @@ import type { Challenge } from '../challenge/challenge.ts';
 const NOT_ACTIVATED_HINT = html`<p class="hint">Pas de notification ? Ouvrez votre application e-CPS : les demandes en attente s'y affichent.
   Si vous n'avez pas encore activé votre e-CPS, activez-la d'abord depuis l'application.</p>`;
 
-export function identifierPage(input: { clientName: string; action: string; csrf: string; value?: string; error?: string }): string {
+/** Back to the service without logging in (it is told access_denied); on the code's page, the phone's request is withdrawn too. */
+function cancelForm(input: { abortAction: string; csrf: string; challengeId?: string }): Raw {
+  return html`<form method="post" action="${input.abortAction}">
+        <input type="hidden" name="csrf" value="${input.csrf}">
+        ${input.challengeId ? html`<input type="hidden" name="challenge" value="${input.challengeId}">` : ''}
+        <button type="submit" class="secondary">Annuler et revenir au service</button>
+      </form>`;
+}
+
+export function identifierPage(input: { clientName: string; action: string; abortAction: string; csrf: string; value?: string; error?: string }): string {
   const describedBy = input.error ? 'nid-help nid-error' : 'nid-help';
   return page(
     'Connexion',
@@ -18,11 +27,12 @@ export function identifierPage(input: { clientName: string; action: string; csrf
           aria-describedby="${describedBy}" ${input.error ? html`aria-invalid="true"` : ''} required autofocus>
         ${input.error ? html`<p id="nid-error" class="error" role="alert">${input.error}</p>` : ''}
         <button type="submit">Recevoir une notification</button>
-      </form>`,
+      </form>
+      ${cancelForm(input)}`,
   );
 }
 
-export function challengePage(input: { challenge: Challenge; secondsLeft: number; statusUrl: string; eventsUrl: string; continueAction: string; resumeUrl: string; retryUrl: string; csrf: string }): string {
+export function challengePage(input: { challenge: Challenge; secondsLeft: number; statusUrl: string; eventsUrl: string; continueAction: string; resumeUrl: string; retryUrl: string; abortAction: string; csrf: string }): string {
   const { challenge } = input;
   const instruction = challenge.mode === 'typed'
     ? html`<p>Saisissez ce code dans votre application e-CPS, puis votre code PIN.</p>`
@@ -40,6 +50,7 @@ export function challengePage(input: { challenge: Challenge; secondsLeft: number
         <noscript><button type="submit">J'ai validé sur mon e-CPS</button></noscript>
       </form>
       <p><a href="${input.retryUrl}">Recommencer avec un autre identifiant</a></p>
+      ${cancelForm({ ...input, challengeId: challenge.id })}
       ${NOT_ACTIVATED_HINT}
       <div id="live" data-status-url="${input.statusUrl}" data-events-url="${input.eventsUrl}" data-resume-url="${input.resumeUrl}" hidden></div>`,
     { head: html`<script src="/static/login.js" defer></script>` },

@@ -1,4 +1,4 @@
-import Provider, { interactionPolicy, type Configuration, type Grant, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type Configuration, type Grant, type KoaContextWithOIDC } from 'oidc-provider';
 import type { JWK } from 'jose';
 import type { DirectoryStore } from '../directory/store.ts';
 import { claimsFor } from '../directory/claims.ts';
@@ -189,12 +189,15 @@ async function postLogoutSuccessSource(ctx: KoaContextWithOIDC) {
   ctx.body = page('Déconnecté', html`<h1>Vous êtes déconnecté</h1><p>Votre session Vigie est fermée.</p>`);
 }
 
-async function renderError(ctx: KoaContextWithOIDC, out: { error?: string; error_description?: string }) {
+async function renderError(ctx: KoaContextWithOIDC, out: { error?: string; error_description?: string }, error: Error) {
   ctx.type = 'html';
+  // The login's interaction is gone (expired, already used) or this browser does not hold it:
+  // nothing the service did wrong, the person starts again from the service.
+  const expired = error instanceof errors.SessionNotFound;
   ctx.body = page(
     'Erreur',
     html`<h1>La connexion n'a pas pu aboutir</h1>
-      <p>Le service qui vous a envoyé ici a fait une demande que Vigie ne peut pas traiter.</p>
+      <p>${expired ? 'Cette demande de connexion a expiré ou a déjà été utilisée.' : 'Le service qui vous a envoyé ici a fait une demande que Vigie ne peut pas traiter.'}</p>
       <p class="hint">Code : ${String(out.error ?? 'server_error')}${out.error_description ? html` — ${String(out.error_description)}` : ''}</p>
       <p>Revenez au service et recommencez. Si le problème persiste, contactez son support.</p>`,
   );
