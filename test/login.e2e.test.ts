@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as client from 'openid-client';
 import { startTestVigie, startBrowserLogin, continueLogin, resumeLogin, DEMO_PRO, type TestVigie } from './support/harness.ts';
 import type { DeviceSimulator } from '../src/device/simulator.ts';
-import { Jar, field, follow, request, submit } from './support/browser.ts';
+import { Jar, authorizationRequest, field, follow, request, submit } from './support/browser.ts';
 import { skipWithoutPostgres, skipWithoutRedis } from './support/backends.ts';
 import { TimingCover } from '../src/login/timing-cover.ts';
 
@@ -192,6 +192,22 @@ for (const backend of backends) {
       assert.match(await stranger.response.text(), /Cette demande de connexion a expiré ou a déjà été utilisée/);
       // The browser that asked still can.
       assert.ok((await resumeLogin(t, login)).url.href.startsWith(t.redirectUri));
+    });
+
+    it('the trusted-browser cookie goes only to the browser id that asked, and not on single sign-on', async () => {
+      const trustCookies = (jar: Jar) => jar.header(new URL(t.issuer)).split('; ').filter((c) => c.startsWith('vigie_tb_'));
+      const login = await startBrowserLogin(t);
+      const challenge = await pendingChallenge(device);
+      assert.equal((await device.approve(challenge.id, login.displayCode, '2468')).status, 200);
+      // The browser id changed between the request and the end of the login.
+      login.jar.store(new URL(t.issuer), new Response(null, { headers: { 'set-cookie': `vigie_bid=${'B'.repeat(22)}; Path=/` } }));
+      assert.ok((await resumeLogin(t, login)).url.href.startsWith(t.redirectUri));
+      assert.deepEqual(trustCookies(login.jar), []);
+      // The session is reused without a new approval: no trust either.
+      const { url } = await authorizationRequest(t.rp, { redirect_uri: t.redirectUri, scope: 'openid scope_all', acr_values: 'eidas1' });
+      const sso = await follow(login.jar, url, (u) => u.href.startsWith(t.redirectUri));
+      assert.ok(sso.url.searchParams.get('code'), 'single sign-on');
+      assert.deepEqual(trustCookies(login.jar), []);
     });
 
     it('an approval whose interaction has gone meanwhile ends with the expired message', async () => {
