@@ -100,6 +100,10 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
   /** An approved challenge whose login waits in its interaction: the page may go straight to /auth/:uid. */
   const handedOver = (challenge: { state: string; consumedAt: number | null }) => challenge.state === 'approved' && challenge.consumedAt !== null;
 
+  /** The identifier form, with what was typed and why it was refused when it was. */
+  const identifierView = (uid: string, clientName: string, typed?: { value: string; error: string }) =>
+    identifierPage({ clientName, action: `${base(uid)}/login`, abortAction: `${base(uid)}/abort`, csrf: csrfFor(uid), ...typed });
+
   const html = (reply: FastifyReply, body: string, status = 200) => reply.code(status).type('text/html; charset=utf-8').header('cache-control', 'no-store').send(body);
 
   app.get('/interaction/:uid', async (request, reply) => {
@@ -112,7 +116,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
       const redirectTo = await provider.interactionResult(request.raw, reply.raw, { consent: {} }, { mergeWithLastSubmission: true });
       return reply.redirect(redirectTo, 303);
     }
-    return html(reply, identifierPage({ clientName, action: `${base(uid)}/login`, abortAction: `${base(uid)}/abort`, csrf: csrfFor(uid) }));
+    return html(reply, identifierView(uid, clientName));
   });
 
   app.post('/interaction/:uid/login', async (request, reply) => {
@@ -122,7 +126,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     checkCsrf(uid, form.csrf);
     const identifier = normaliseIdentifier(form.nationalId);
     if (!identifier.ok) {
-      return html(reply, identifierPage({ clientName, action: `${base(uid)}/login`, abortAction: `${base(uid)}/abort`, csrf: csrfFor(uid), value: form.nationalId, error: identifier.message }), 400);
+      return html(reply, identifierView(uid, clientName, { value: form.nationalId, error: identifier.message }), 400);
     }
     const browser = browserIdOf(request, reply);
     const source = deps.defence.source(request.ip, browser.id);
@@ -139,7 +143,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     } catch (error) {
       if (error instanceof VigieError && error.status === 429) {
         reply.headers(error.headers);
-        return html(reply, identifierPage({ clientName, action: `${base(uid)}/login`, abortAction: `${base(uid)}/abort`, csrf: csrfFor(uid), value: form.nationalId, error: error.message }), 429);
+        return html(reply, identifierView(uid, clientName, { value: form.nationalId, error: error.message }), 429);
       }
       throw error;
     }
