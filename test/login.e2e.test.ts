@@ -137,10 +137,10 @@ for (const backend of backends) {
 
     it('a late approval of a request the page has left does not change who logs in', async () => {
       const other = await t.activateDevice(OTHER_PRO, '1357');
-      // A's identifier first, then "Recommencer avec un autre identifiant" and another professional's.
+      // A's identifier first, then back to the identifier page (the browser's back button: A's
+      // request stays on A's phone) and another professional's.
       const first = await startBrowserLogin(t);
-      const retry = new URL(/href="([^"]*)">Recommencer avec/.exec(first.pageHtml)![1]!, first.challengeUrl);
-      const identifierPage = await follow(first.jar, retry);
+      const identifierPage = await follow(first.jar, new URL(first.challengeUrl.pathname.replace(/\/challenge\/.*$/, ''), first.challengeUrl));
       const identifierHtml = await identifierPage.response.text();
       const action = /<form method="post" action="([^"]+\/login)"/.exec(identifierHtml)![1]!;
       const second = await submit(first.jar, new URL(action, identifierPage.url), { csrf: field(identifierHtml, 'csrf')!, nationalId: OTHER_PRO });
@@ -156,6 +156,25 @@ for (const backend of backends) {
       assert.equal(tokens.claims()?.sub, OTHER_PRO);
       // The left page's continue form does not log anyone in.
       await assertNoCode(t, await continueLogin(t, first));
+    });
+
+    it('"Recommencer avec un autre identifiant" withdraws the request from the phone and shows the identifier form', async () => {
+      const login = await startBrowserLogin(t);
+      const challenge = await pendingChallenge(device);
+      const restart = /<form method="post" action="([^"]+\/restart)">/.exec(login.pageHtml)?.[1];
+      assert.ok(restart, 'the code page offers to start again');
+      const again = await submit(login.jar, new URL(restart, login.challengeUrl), { csrf: login.csrf, challenge: challenge.id });
+      assert.equal(again.response.status, 200);
+      assert.match(await again.response.text(), /Identifiant national/);
+      assert.equal((await device.listChallenges()).body.challenges.length, 0);
+      assert.equal((await t.vigie.challenges.get(challenge.id))?.state, 'cancelled');
+      // Without the page's CSRF token nothing is withdrawn.
+      const other = await startBrowserLogin(t);
+      const kept = await pendingChallenge(device);
+      const forged = await request(other.jar, new URL(`${other.challengeUrl.pathname.replace(/\/challenge\/.*$/, '')}/restart`, other.challengeUrl), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `csrf=x&challenge=${kept.id}` });
+      assert.equal(forged.status, 403);
+      assert.equal((await t.vigie.challenges.get(kept.id))?.state, 'pending');
+      await device.deny(kept.id, 'refused');
     });
 
     it('the cancel button withdraws the request from the phone and returns access_denied to the service', async () => {

@@ -31,6 +31,7 @@ input[type=text]{width:100%;font-size:1.2rem;padding:.6rem;border:2px solid #888
 input:focus,button:focus,a:focus{outline:3px solid #0a76f6;outline-offset:2px}
 button,.button{display:inline-block;font-size:1rem;padding:.7rem 1.2rem;border-radius:.4rem;border:0;background:var(--brand);color:#fff;cursor:pointer;text-decoration:none;margin-top:1rem}
 .secondary{background:#e3e3fd;color:var(--brand)}
+button.link{background:none;color:var(--brand);text-decoration:underline;padding:0;font-size:1rem}
 .hint{color:var(--muted);font-size:.95rem}.error{color:var(--err);font-weight:600}.ok{color:var(--ok);font-weight:600}
 .code{font-size:3rem;font-weight:800;letter-spacing:.3em;text-align:center;margin:.5rem 0;font-variant-numeric:tabular-nums}
 .service{background:#eef;border-radius:.4rem;padding:.5rem .75rem}

@@ -32,7 +32,8 @@ const uidParams = z.object({ uid: z.string().min(1).max(64) });
 const challengeParams = uidParams.extend({ cid: z.string().min(1).max(64) });
 const csrfForm = z.object({ csrf: z.string().max(128).default('') });
 const identifierForm = csrfForm.extend({ nationalId: z.string().max(64).default('') });
-const abortForm = csrfForm.extend({ challenge: z.string().max(64).optional() });
+/** Leaving the page: the challenge it shows, if any, is withdrawn from the phone. */
+const leaveForm = csrfForm.extend({ challenge: z.string().max(64).optional() });
 
 const SSE_HEARTBEAT_MS = 15_000;
 /** A login page needs one stream (two while it reconnects); more, per node, is someone hoarding them. */
@@ -169,7 +170,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
         // Approval hands the login to the interaction (LoginService.finish): the page's script
         // goes straight to where oidc-provider finishes it.
         resumeUrl: `${PROVIDER_ROUTES.authorization}/${encodeURIComponent(uid)}`,
-        retryUrl: base(uid),
+        restartAction: `${base(uid)}/restart`,
         abortAction: `${base(uid)}/abort`,
         csrf: csrfFor(uid),
       }),
@@ -264,13 +265,26 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     return reply.redirect(resumeUrl, 303);
   });
 
-  app.post('/interaction/:uid/abort', async (request, reply) => {
-    const { uid } = parse(uidParams, request.params);
-    await interaction(request, reply, uid);
-    const form = parse(abortForm, request.body ?? {});
+  /** Checks the form of a page being left and withdraws its pending challenge. */
+  async function leave(request: FastifyRequest, uid: string): Promise<void> {
+    const form = parse(leaveForm, request.body ?? {});
     checkCsrf(uid, form.csrf);
     const challenge = form.challenge ? await login.challengeOf(uid, form.challenge) : undefined;
     if (challenge) await login.cancel(challenge, `browser:${request.ip}`);
+  }
+
+  // Another identifier (a typing mistake, the wrong card): the phone that got this request loses it.
+  app.post('/interaction/:uid/restart', async (request, reply) => {
+    const { uid } = parse(uidParams, request.params);
+    requireInteractionCookie(request, uid);
+    await leave(request, uid);
+    return reply.redirect(base(uid), 303);
+  });
+
+  app.post('/interaction/:uid/abort', async (request, reply) => {
+    const { uid } = parse(uidParams, request.params);
+    await interaction(request, reply, uid);
+    await leave(request, uid);
     const redirectTo = await provider.interactionResult(request.raw, reply.raw, { error: 'access_denied', error_description: 'The user cancelled the login.' }, { mergeWithLastSubmission: false });
     return reply.redirect(redirectTo, 303);
   });

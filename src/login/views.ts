@@ -32,7 +32,7 @@ export function identifierPage(input: { clientName: string; action: string; abor
   );
 }
 
-export function challengePage(input: { challenge: Challenge; secondsLeft: number; statusUrl: string; eventsUrl: string; continueAction: string; resumeUrl: string; retryUrl: string; abortAction: string; csrf: string }): string {
+export function challengePage(input: { challenge: Challenge; secondsLeft: number; statusUrl: string; eventsUrl: string; continueAction: string; resumeUrl: string; restartAction: string; abortAction: string; csrf: string }): string {
   const { challenge } = input;
   const instruction = challenge.mode === 'typed'
     ? html`<p>Saisissez ce code dans votre application e-CPS, puis votre code PIN.</p>`
@@ -49,7 +49,11 @@ export function challengePage(input: { challenge: Challenge; secondsLeft: number
         <input type="hidden" name="csrf" value="${input.csrf}">
         <noscript><button type="submit">J'ai validé sur mon e-CPS</button></noscript>
       </form>
-      <p><a href="${input.retryUrl}">Recommencer avec un autre identifiant</a></p>
+      <form method="post" action="${input.restartAction}">
+        <input type="hidden" name="csrf" value="${input.csrf}">
+        <input type="hidden" name="challenge" value="${challenge.id}">
+        <button type="submit" class="link">Recommencer avec un autre identifiant</button>
+      </form>
       ${cancelForm({ ...input, challengeId: challenge.id })}
       ${NOT_ACTIVATED_HINT}
       <div id="live" data-status-url="${input.statusUrl}" data-events-url="${input.eventsUrl}" data-resume-url="${input.resumeUrl}" hidden></div>`,
