@@ -140,6 +140,26 @@ describe('login on a computer, approved in the e-CPS app of a phone (Chromium)',
     await context.close();
   });
 
+  it('leaving the code page by its buttons withdraws the request from the phone and goes where it says', async () => {
+    const { context, app, nationalId } = await phone();
+    const computer = await computerLogin(browser, demo, nationalId);
+    await openRequest(app);
+    // Another identifier: back to the form (not to the withdrawn request's outcome page).
+    await computer.page.getByRole('button', { name: 'Recommencer avec un autre identifiant' }).click();
+    await computer.page.getByLabel('Identifiant national').waitFor();
+    await app.getByText('Cette demande n’est plus en attente : elle a été traitée ou annulée.').waitFor({ timeout: 10_000 });
+    // Cancel: back to the service, which says the login was cancelled.
+    await computer.page.getByLabel('Identifiant national').fill(nationalId);
+    await computer.page.getByRole('button', { name: 'Recevoir une notification' }).click();
+    await computer.page.locator('p.code').waitFor();
+    await computer.page.getByRole('button', { name: 'Annuler et revenir au service' }).click();
+    await computer.page.getByText('La connexion a été refusée ou annulée.').waitFor({ timeout: 10_000 });
+    assert.ok(computer.page.url().startsWith(demo.url), computer.page.url());
+    assert.deepEqual((await t.vigie.challenges.listPending(nationalId)), []);
+    await computer.context.close();
+    await context.close();
+  });
+
   it('"Vous n’êtes pas à l’origine de la demande ?" denies as not_me, then offers to block notifications', async () => {
     const { context, app, nationalId } = await phone();
     const computer = await computerLogin(browser, demo, nationalId);

@@ -161,7 +161,7 @@ for (const backend of backends) {
     it('"Recommencer avec un autre identifiant" withdraws the request from the phone and shows the identifier form', async () => {
       const login = await startBrowserLogin(t);
       const challenge = await pendingChallenge(device);
-      const restart = /<form method="post" action="([^"]+\/restart)">/.exec(login.pageHtml)?.[1];
+      const restart = /<form method="post" action="([^"]+\/restart)" data-leave>/.exec(login.pageHtml)?.[1];
       assert.ok(restart, 'the code page offers to start again');
       const again = await submit(login.jar, new URL(restart, login.challengeUrl), { csrf: login.csrf, challenge: challenge.id });
       assert.equal(again.response.status, 200);
@@ -180,7 +180,7 @@ for (const backend of backends) {
     it('the cancel button withdraws the request from the phone and returns access_denied to the service', async () => {
       const login = await startBrowserLogin(t);
       const challenge = await pendingChallenge(device);
-      const abort = /<form method="post" action="([^"]+\/abort)">/.exec(login.pageHtml)?.[1];
+      const abort = /<form method="post" action="([^"]+\/abort)" data-leave>/.exec(login.pageHtml)?.[1];
       assert.ok(abort, 'the code page has a cancel button');
       assert.match(login.pageHtml, new RegExp(`name="challenge" value="${challenge.id}"`));
       const back = await submit(login.jar, new URL(abort, login.challengeUrl), { csrf: login.csrf, challenge: challenge.id }, (u) => u.href.startsWith(t.redirectUri));

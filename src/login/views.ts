@@ -6,7 +6,7 @@ const NOT_ACTIVATED_HINT = html`<p class="hint">Pas de notification ? Ouvrez vot
 
 /** Back to the service without logging in (it is told access_denied); on the code's page, the phone's request is withdrawn too. */
 function cancelForm(input: { abortAction: string; csrf: string; challengeId?: string }): Raw {
-  return html`<form method="post" action="${input.abortAction}">
+  return html`<form method="post" action="${input.abortAction}" data-leave>
         <input type="hidden" name="csrf" value="${input.csrf}">
         ${input.challengeId ? html`<input type="hidden" name="challenge" value="${input.challengeId}">` : ''}
         <button type="submit" class="secondary">Annuler et revenir au service</button>
@@ -49,7 +49,7 @@ export function challengePage(input: { challenge: Challenge; secondsLeft: number
         <input type="hidden" name="csrf" value="${input.csrf}">
         <noscript><button type="submit">J'ai validé sur mon e-CPS</button></noscript>
       </form>
-      <form method="post" action="${input.restartAction}">
+      <form method="post" action="${input.restartAction}" data-leave>
         <input type="hidden" name="csrf" value="${input.csrf}">
         <input type="hidden" name="challenge" value="${challenge.id}">
         <button type="submit" class="link">Recommencer avec un autre identifiant</button>

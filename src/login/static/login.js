@@ -48,6 +48,12 @@
       .finally(() => { if (!settled) pollTimer = setTimeout(poll, 2000); });
   }
 
+  // Leaving by one of the page's buttons (another identifier, cancel) withdraws the request: the
+  // page must not follow that outcome to the continue form, which would replace where it goes.
+  for (const leave of document.querySelectorAll('form[data-leave]')) {
+    leave.addEventListener('submit', () => { settled = true; });
+  }
+
   if (window.EventSource) {
     const source = new EventSource(live.dataset.eventsUrl);
     source.addEventListener('state', (event) => {
