@@ -174,7 +174,26 @@ for (const backend of backends) {
       const forged = await request(other.jar, new URL(`${other.challengeUrl.pathname.replace(/\/challenge\/.*$/, '')}/restart`, other.challengeUrl), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `csrf=x&challenge=${kept.id}` });
       assert.equal(forged.status, 403);
       assert.equal((await t.vigie.challenges.get(kept.id))?.state, 'pending');
+      // Nor with this browser's own token and another page's request, nor without the page's cookie.
+      const mine = await startBrowserLogin(t, OTHER_PRO);
+      const restartMine = new URL(`${mine.challengeUrl.pathname.replace(/\/challenge\/.*$/, '')}/restart`, mine.challengeUrl);
+      assert.equal((await submit(mine.jar, restartMine, { csrf: mine.csrf, challenge: kept.id })).response.status, 200);
+      assert.equal((await t.vigie.challenges.get(kept.id))?.state, 'pending');
+      const cookieless = await request(new Jar(), restartMine, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `csrf=${encodeURIComponent(mine.csrf)}&challenge=${kept.id}` });
+      assert.equal(cookieless.status, 400);
       await device.deny(kept.id, 'refused');
+    });
+
+    it('starting again after the request was approved takes that login back from the page', async () => {
+      const login = await startBrowserLogin(t);
+      const challenge = await pendingChallenge(device);
+      // The approval wins the race against the button.
+      assert.equal((await device.approve(challenge.id, login.displayCode, '2468')).status, 200);
+      const restart = new URL(`${login.challengeUrl.pathname.replace(/\/challenge\/.*$/, '')}/restart`, login.challengeUrl);
+      assert.equal((await submit(login.jar, restart, { csrf: login.csrf, challenge: challenge.id })).response.status, 200);
+      // Back to the code's page: nothing waits any more, no code for the service.
+      assert.match(await (await request(login.jar, login.challengeUrl)).text(), /Demande déjà utilisée/);
+      await assertNoCode(t, await resumeLogin(t, login));
     });
 
     it('the cancel button withdraws the request from the phone and returns access_denied to the service', async () => {

@@ -2,12 +2,13 @@
 // login again and again, each time from a fresh browser and a fresh network, hoping that one of
 // the many notifications will be accepted by reflex or to wear the professional down. Defence:
 // a daily notification budget for browsers that are not trusted, and a back-off that doubles
-// (30 s, 60 s, 120 s … up to 1 h) after each notification refused, expired or failed. Beyond,
+// (30 s, 60 s, 120 s … up to 1 h) after each notification refused, expired, failed or withdrawn
+// by the untrusted browser that asked. Beyond,
 // requests are created silent: never pushed, still visible when the professional opens the app.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestVigie, DEMO_PRO, type TestVigie } from '../../test/support/harness.ts';
-import { attemptLogin, browserAt, watchDeliveries } from '../../test/support/defence.ts';
+import { attemptLogin, browserAt, navigate, watchDeliveries } from '../../test/support/defence.ts';
 import type { DeviceSimulator } from '../device/simulator.ts';
 
 const backends = [{ name: 'sqlite', postgres: false }, ...(process.env.DATABASE_URL ? [{ name: 'postgres', postgres: true }] : [])];
@@ -72,6 +73,21 @@ for (const backend of backends) describe(`push bombing: notification budget and 
       await ignore();
     }
     assert.equal(pushed, 0, 'no more notification within 24 hours of the first ones');
+  });
+
+  it('a push withdrawn by the untrusted browser that asked counts as a strike (no way round the back-off)', async () => {
+    t.clock.advance(25 * 3_600_000);
+    source += 1;
+    const attempt = await attemptLogin(t.rp, t.redirectUri, browserAt(`198.18.${source}.7`), DEMO_PRO.nationalId);
+    assert.ok(attempt.ok);
+    assert.equal(deliveries.of(attempt.challengeId), 'push');
+    const restart = new URL(`${attempt.challengeUrl.pathname.replace(/\/challenge\/.*$/, '')}/restart`, attempt.challengeUrl);
+    const left = await navigate(attempt.browser, restart, { csrf: attempt.csrf, challenge: attempt.challengeId });
+    assert.equal(left.response.status, 200);
+    assert.equal((await t.vigie.challenges.get(attempt.challengeId))?.state, 'cancelled');
+    assert.equal((await bomb()).delivery, 'silent', 'the withdrawn push started a back-off');
+    const audit = await t.vigie.audit.list({ subject: DEMO_PRO.nationalId });
+    assert.ok(audit.some((e) => e.event === 'defence.backoff' && e.details.challengeId === attempt.challengeId && e.details.outcome === 'cancelled'));
   });
 
   it('a refusal counts as a strike too', async () => {

@@ -219,7 +219,10 @@ export class DefenceService {
     const trusted = ctx.trusted === true;
     const pushed = challenge.delivery === 'push';
     this.#signals.inc({ outcome: reason === 'not_me' || reason === 'wrong_code' ? reason : to });
-    if (to === 'cancelled') return;
+    // Superseded by the same browser's next request: that one is judged instead. Withdrawn by an
+    // untrusted browser once its push went out: an unanswered push, as if it had expired, or
+    // withdrawing would be a way round the back-off.
+    if (to === 'cancelled' && (reason !== 'cancelled' || !pushed || trusted)) return;
     if (to === 'approved') {
       await this.#updateState(nationalId, now, (s) => ({ ...s, strikes: 0, backoffUntil: 0 }));
       if (ctx.geo) {

@@ -21,6 +21,8 @@ type LoginResult = {
 export interface LoginInteractions {
   /** Stores the approved login as its interaction's result; false when the interaction is gone or not its own. */
   finish(challenge: Challenge): Promise<boolean>;
+  /** Takes back this challenge's login from its interaction, if it waits there. */
+  withdraw(challenge: Challenge): Promise<void>;
   /** Where the browser finishes interaction `uid`, when the login of challenge `challengeId` waits in it. */
   resumeUrl(uid: string, challengeId: string): Promise<string | undefined>;
 }
@@ -46,6 +48,12 @@ export function providerInteractions(provider: Provider): LoginInteractions {
       // What provider.interactionResult does, without the browser's request: the approval comes from the device.
       await interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
       return true;
+    },
+    async withdraw(challenge) {
+      const interaction = await provider.Interaction.find(challenge.interactionUid);
+      if ((interaction?.result as Partial<LoginResult> | undefined)?.challenge?.id !== challenge.id) return;
+      interaction!.result = undefined;
+      await interaction!.save(interaction!.exp - Math.floor(Date.now() / 1000));
     },
     async resumeUrl(uid, challengeId) {
       const interaction = await provider.Interaction.find(uid);

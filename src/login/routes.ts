@@ -270,7 +270,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     const form = parse(leaveForm, request.body ?? {});
     checkCsrf(uid, form.csrf);
     const challenge = form.challenge ? await login.challengeOf(uid, form.challenge) : undefined;
-    if (challenge) await login.cancel(challenge, `browser:${request.ip}`);
+    if (challenge) await login.leave(challenge, `browser:${request.ip}`).catch(expiredUnlessDown);
   }
 
   // Another identifier (a typing mistake, the wrong card): the phone that got this request loses it.

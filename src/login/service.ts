@@ -95,13 +95,23 @@ export class LoginService {
     return true;
   }
 
-  /** The person gave up on the page: a request still pending on the phone is withdrawn. */
-  async cancel(challenge: Challenge, actor: string): Promise<void> {
-    if (challenge.state !== 'pending') return;
-    await this.#challenges.cancel(challenge, actor).catch((error: unknown) => {
-      // Answered or expired meanwhile: nothing left to withdraw.
-      if (!(error instanceof VigieError) || error.status >= 500) throw error;
-    });
+  /**
+   * The person left the page (another identifier, cancel): its request is withdrawn from the
+   * phone; approved meanwhile, its login no longer waits in the interaction.
+   */
+  async leave(challenge: Challenge, actor: string): Promise<void> {
+    if (challenge.state === 'pending') {
+      const withdrawn = await this.#challenges.cancel(challenge, actor).then(
+        () => true,
+        (error: unknown) => {
+          // Answered or expired meanwhile.
+          if (!(error instanceof VigieError) || error.status >= 500) throw error;
+          return false;
+        },
+      );
+      if (withdrawn) return;
+    }
+    await this.#interactions.withdraw(challenge);
   }
 
   /** Where this browser finishes its login, when this approved challenge's login waits in its interaction. */

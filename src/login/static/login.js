@@ -53,6 +53,8 @@
   for (const leave of document.querySelectorAll('form[data-leave]')) {
     leave.addEventListener('submit', () => { settled = true; });
   }
+  // Back to this page from the browser's history cache: its state is stale, ask the server again.
+  window.addEventListener('pageshow', (event) => { if (event.persisted) window.location.reload(); });
 
   if (window.EventSource) {
     const source = new EventSource(live.dataset.eventsUrl);
