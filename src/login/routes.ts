@@ -265,7 +265,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     return reply.redirect(resumeUrl, 303);
   });
 
-  /** Checks the form of a page being left and withdraws its pending challenge. */
+  /** Checks the form of a page being left and lets its challenge go (LoginService.leave). */
   async function leave(request: FastifyRequest, uid: string): Promise<void> {
     const form = parse(leaveForm, request.body ?? {});
     checkCsrf(uid, form.csrf);
