@@ -4,7 +4,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as client from 'openid-client';
-import { startTestVigie, startBrowserLogin, continueLogin, resumeLogin, DEMO_PRO, type TestVigie } from './support/harness.ts';
+import { startTestVigie, startBrowserLogin, continueLogin, resumeLogin, interactionUrl, DEMO_PRO, type TestVigie } from './support/harness.ts';
 import type { DeviceSimulator } from '../src/device/simulator.ts';
 import { Jar, authorizationRequest, field, follow, request, submit } from './support/browser.ts';
 import { skipWithoutPostgres, skipWithoutRedis } from './support/backends.ts';
@@ -40,7 +40,9 @@ for (const backend of backends) {
     let t: TestVigie;
     let device: DeviceSimulator;
     before(async () => {
-      t = await startTestVigie({ postgres: backend.postgres, redis: backend.redis });
+      // Every login here comes from 127.0.0.1 within the same minute of the injected clock (about
+      // twenty): the per-address rate (tested in src/defence/) must not decide these tests.
+      t = await startTestVigie({ postgres: backend.postgres, redis: backend.redis, env: { VIGIE_CHALLENGES_PER_IP_PER_MINUTE: '100' } });
       device = await t.activateDevice();
     });
     after(async () => t.close());
@@ -140,7 +142,7 @@ for (const backend of backends) {
       // A's identifier first, then back to the identifier page (the browser's back button: A's
       // request stays on A's phone) and another professional's.
       const first = await startBrowserLogin(t);
-      const identifierPage = await follow(first.jar, new URL(first.challengeUrl.pathname.replace(/\/challenge\/.*$/, ''), first.challengeUrl));
+      const identifierPage = await follow(first.jar, interactionUrl(first.challengeUrl));
       const identifierHtml = await identifierPage.response.text();
       const action = /<form method="post" action="([^"]+\/login)"/.exec(identifierHtml)![1]!;
       const second = await submit(first.jar, new URL(action, identifierPage.url), { csrf: field(identifierHtml, 'csrf')!, nationalId: OTHER_PRO });
@@ -171,12 +173,12 @@ for (const backend of backends) {
       // Without the page's CSRF token nothing is withdrawn.
       const other = await startBrowserLogin(t);
       const kept = await pendingChallenge(device);
-      const forged = await request(other.jar, new URL(`${other.challengeUrl.pathname.replace(/\/challenge\/.*$/, '')}/restart`, other.challengeUrl), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `csrf=x&challenge=${kept.id}` });
+      const forged = await request(other.jar, interactionUrl(other.challengeUrl, '/restart'), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `csrf=x&challenge=${kept.id}` });
       assert.equal(forged.status, 403);
       assert.equal((await t.vigie.challenges.get(kept.id))?.state, 'pending');
       // Nor with this browser's own token and another page's request, nor without the page's cookie.
       const mine = await startBrowserLogin(t, OTHER_PRO);
-      const restartMine = new URL(`${mine.challengeUrl.pathname.replace(/\/challenge\/.*$/, '')}/restart`, mine.challengeUrl);
+      const restartMine = interactionUrl(mine.challengeUrl, '/restart');
       assert.equal((await submit(mine.jar, restartMine, { csrf: mine.csrf, challenge: kept.id })).response.status, 200);
       assert.equal((await t.vigie.challenges.get(kept.id))?.state, 'pending');
       const cookieless = await request(new Jar(), restartMine, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `csrf=${encodeURIComponent(mine.csrf)}&challenge=${kept.id}` });
@@ -189,7 +191,7 @@ for (const backend of backends) {
       const challenge = await pendingChallenge(device);
       // The approval wins the race against the button.
       assert.equal((await device.approve(challenge.id, login.displayCode, '2468')).status, 200);
-      const restart = new URL(`${login.challengeUrl.pathname.replace(/\/challenge\/.*$/, '')}/restart`, login.challengeUrl);
+      const restart = interactionUrl(login.challengeUrl, '/restart');
       assert.equal((await submit(login.jar, restart, { csrf: login.csrf, challenge: challenge.id })).response.status, 200);
       // Back to the code's page: nothing waits any more, no code for the service.
       assert.match(await (await request(login.jar, login.challengeUrl)).text(), /Demande déjà utilisée/);
@@ -213,7 +215,7 @@ for (const backend of backends) {
       const login = await startBrowserLogin(t);
       const challenge = await pendingChallenge(device);
       // Cancelled from a page that does not name the challenge: it stays pending on the phone.
-      const abort = await request(login.jar, new URL(`${login.challengeUrl.pathname.replace(/\/challenge\/.*$/, '')}/abort`, login.challengeUrl), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `csrf=${encodeURIComponent(login.csrf)}` });
+      const abort = await request(login.jar, interactionUrl(login.challengeUrl, '/abort'), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `csrf=${encodeURIComponent(login.csrf)}` });
       assert.equal(abort.status, 303);
       assert.equal((await device.approve(challenge.id, login.displayCode, '2468')).status, 200);
       const back = await follow(login.jar, new URL(abort.headers.get('location')!, login.challengeUrl), (u) => u.href.startsWith(t.redirectUri));

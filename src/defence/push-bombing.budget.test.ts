@@ -7,7 +7,7 @@
 // requests are created silent: never pushed, still visible when the professional opens the app.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestVigie, DEMO_PRO, type TestVigie } from '../../test/support/harness.ts';
+import { startTestVigie, interactionUrl, DEMO_PRO, type TestVigie } from '../../test/support/harness.ts';
 import { attemptLogin, browserAt, navigate, watchDeliveries } from '../../test/support/defence.ts';
 import type { DeviceSimulator } from '../device/simulator.ts';
 
@@ -81,7 +81,7 @@ for (const backend of backends) describe(`push bombing: notification budget and 
     const attempt = await attemptLogin(t.rp, t.redirectUri, browserAt(`198.18.${source}.7`), DEMO_PRO.nationalId);
     assert.ok(attempt.ok);
     assert.equal(deliveries.of(attempt.challengeId), 'push');
-    const restart = new URL(`${attempt.challengeUrl.pathname.replace(/\/challenge\/.*$/, '')}/restart`, attempt.challengeUrl);
+    const restart = interactionUrl(attempt.challengeUrl, '/restart');
     const left = await navigate(attempt.browser, restart, { csrf: attempt.csrf, challenge: attempt.challengeId });
     assert.equal(left.response.status, 200);
     assert.equal((await t.vigie.challenges.get(attempt.challengeId))?.state, 'cancelled');

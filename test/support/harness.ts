@@ -141,6 +141,11 @@ export async function startBrowserLogin(t: TestVigie, identifier: string = DEMO_
   return { jar, verifier, state, nonce, challengeUrl: challengePage.url, displayCode, csrf, pageHtml };
 }
 
+/** A URL of the login's interaction, from its challenge page's: `interactionUrl(page, '/restart')`. */
+export function interactionUrl(challengeUrl: URL, tail = ''): URL {
+  return new URL(`${challengeUrl.pathname.replace(/\/challenge\/.*$/, '')}${tail}`, challengeUrl);
+}
+
 /** What the page's script does once approved: goes to its resume URL, and on to the service's redirect URI. */
 export async function resumeLogin(t: Pick<TestVigie, 'redirectUri'>, login: Pick<BrowserLogin, 'jar' | 'challengeUrl' | 'pageHtml'>) {
   const resumeUrl = /data-resume-url="([^"]+)"/.exec(login.pageHtml)?.[1];
