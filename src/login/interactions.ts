@@ -1,4 +1,4 @@
-import type Provider from 'oidc-provider';
+import type { default as Provider, Interaction } from 'oidc-provider';
 import type { Clock } from '../lib/clock.ts';
 import type { Challenge } from '../challenge/challenge.ts';
 import type { LoginContext } from '../wallet/store.ts';
@@ -27,6 +27,18 @@ export interface LoginInteractions {
   resumeUrl(uid: string, challengeId: string): Promise<string | undefined>;
 }
 
+/** What provider.interactionResult does, without the browser's request: the approval comes from the device. */
+function setResult(interaction: Interaction, result: LoginResult | undefined): Promise<unknown> {
+  interaction.result = result;
+  return interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
+}
+
+/** The interaction, when the login waiting in it is challenge `challengeId`'s. */
+async function waitingFor(provider: Provider, uid: string, challengeId: string): Promise<Interaction | undefined> {
+  const interaction = await provider.Interaction.find(uid);
+  return (interaction?.result as Partial<LoginResult> | undefined)?.challenge?.id === challengeId ? interaction : undefined;
+}
+
 export function providerInteractions(provider: Provider): LoginInteractions {
   return {
     async finish(challenge) {
@@ -44,20 +56,15 @@ export function providerInteractions(provider: Provider): LoginInteractions {
         loginContext: { challengeId: challenge.id, ip: challenge.context.ip, browser: challenge.context.browser ?? null, place: challenge.context.place ?? null },
         browserId: challenge.context.browserId ?? null,
       };
-      interaction.result = result;
-      // What provider.interactionResult does, without the browser's request: the approval comes from the device.
-      await interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
+      await setResult(interaction, result);
       return true;
     },
     async withdraw(challenge) {
-      const interaction = await provider.Interaction.find(challenge.interactionUid);
-      if ((interaction?.result as Partial<LoginResult> | undefined)?.challenge?.id !== challenge.id) return;
-      interaction!.result = undefined;
-      await interaction!.save(interaction!.exp - Math.floor(Date.now() / 1000));
+      const interaction = await waitingFor(provider, challenge.interactionUid, challenge.id);
+      if (interaction) await setResult(interaction, undefined);
     },
     async resumeUrl(uid, challengeId) {
-      const interaction = await provider.Interaction.find(uid);
-      return (interaction?.result as Partial<LoginResult> | undefined)?.challenge?.id === challengeId ? interaction!.returnTo : undefined;
+      return (await waitingFor(provider, uid, challengeId))?.returnTo;
     },
   };
 }
