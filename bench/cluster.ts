@@ -8,7 +8,8 @@
 //      per request (a client-side load balancer: no proxy process eating the same two cores), so
 //      the steps of one login land on different nodes — the hardest case for shared state.
 // The flow is bench/login.ts's: authorize → login page → identifier → challenge page → the device
-// lists and approves (code + PIN) → resume → callback → token → userinfo.
+// hears the request on its event stream (open on some node) and approves (code + PIN) → resume →
+// callback → token → userinfo.
 // Ends with: RESULT cluster nodes=N flows_per_s=… p99_ms=… single_node_flows_per_s=… ratio=…
 //
 // Flags: --nodes <n> (2) --duration <s> (15) --warmup <s> (3) --concurrency <n> (16) --professionals <n> (64)
@@ -23,7 +24,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import * as client from 'openid-client';
 import { resumeLogin, freePort, startBrowserLogin, type TestVigie } from '../test/support/harness.ts';
-import { DeviceSimulator } from '../src/device/simulator.ts';
+import { BenchDevices } from './support/devices.ts';
 import { createSchema, dropSchema, openDatabase } from '../src/store/db.ts';
 import { deleteByPrefix, openRedis } from '../src/store/redis/client.ts';
 import { killAllServers, startServer, type ServerHandle } from './support/processes.ts';
@@ -216,34 +217,31 @@ async function prepare(label: string, servers: Array<ServerHandle<VigieReady>>, 
   const { accounts } = servers.at(-1)!.payload;
   const rp = await client.discovery(new URL(issuer), CLIENT_ID, undefined, client.ClientSecretBasic(secret), { execute: [client.allowInsecureRequests] });
   const t = { rp, redirectUri: REDIRECT_URI } as TestVigie;
-  const devices = await Promise.all(accounts.map(async ({ nationalId, activationCode }) => {
-    const device = await DeviceSimulator.create(issuer);
-    const result = await device.activate({ nationalId, activationCode, pin: PIN });
-    if (result.status !== 201) throw new Error(`activation of ${nationalId} failed: ${JSON.stringify(result.body)}`);
-    return { nationalId, device };
-  }));
+  const devices = await BenchDevices.activate(issuer, accounts, PIN, CONCURRENCY);
   spread = undefined;
-  console.log(`${label.padEnd(30)} ${servers.length} node(s) ready, ${devices.length} devices activated`);
-  const turns = new Array<number>(CONCURRENCY).fill(0);
+  console.log(`${label.padEnd(30)} ${servers.length} node(s) ready, ${devices.size} devices activated, their streams spread over the nodes`);
   const flow = async (worker: number) => {
-    const owned = Math.ceil((devices.length - worker) / CONCURRENCY);
-    const { nationalId, device } = devices[worker + CONCURRENCY * (turns[worker]!++ % owned)]!;
-    const login = await startBrowserLogin(t, nationalId);
-    const challengeId = decodeURIComponent(login.challengeUrl.pathname.split('/').at(-1)!);
-    const pending = await device.listChallenges();
-    if (pending.status !== 200) throw new Error(`device list: ${pending.status} ${JSON.stringify(pending.body)}`);
-    if (!pending.body.challenges.some((c) => c.id === challengeId)) throw new Error('the device does not see the challenge of the page');
-    const approved = await device.approve(challengeId, login.displayCode, PIN);
-    if (approved.status !== 200) throw new Error(`approve: ${approved.status} ${JSON.stringify(approved.body)}`);
+    const device = devices.take(worker);
+    const login = await startBrowserLogin(t, device.nationalId);
+    await BenchDevices.approve(device, login, PIN);
     // As the page's script does once approved.
     const callback = await resumeLogin(t, login);
     if (!callback.url.href.startsWith(REDIRECT_URI)) throw new Error(`resume ended on ${callback.url.href} (${callback.response.status})`);
     const tokens = await client.authorizationCodeGrant(t.rp, callback.url, { pkceCodeVerifier: login.verifier, expectedState: login.state, expectedNonce: login.nonce });
-    if (tokens.claims()?.sub !== nationalId) throw new Error(`ID token for ${tokens.claims()?.sub}, expected ${nationalId}`);
-    const userinfo = await client.fetchUserInfo(t.rp, tokens.access_token, nationalId);
+    if (tokens.claims()?.sub !== device.nationalId) throw new Error(`ID token for ${tokens.claims()?.sub}, expected ${device.nationalId}`);
+    const userinfo = await client.fetchUserInfo(t.rp, tokens.access_token, device.nationalId);
     if (!userinfo.family_name) throw new Error('userinfo without family_name');
   };
-  return { label, servers, spread: routing, flow, close };
+  return {
+    label,
+    servers,
+    spread: routing,
+    flow,
+    close: async () => {
+      devices.close();
+      await close();
+    },
+  };
 }
 
 async function measureTarget(target: Target): Promise<RunResult> {

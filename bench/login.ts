@@ -3,8 +3,8 @@
 // Starts the real Vigie in a child process (embedded SQLite in a temp dir, demo directory, one
 // activated simulator device per professional) and drives complete e-CPS logins over HTTP from
 // this process: authorize (openid-client, PKCE) → login page → identifier → challenge page →
-// the device lists its pending challenges and approves with the page's code and PIN → resume →
-// callback → token → userinfo. Then, the same client code against a bare oidc-provider whose
+// the device, its event stream open as the app keeps it while open, hears the request and
+// approves with the page's code and PIN → resume → callback → token → userinfo. Then, the same client code against a bare oidc-provider whose
 // interaction logs in at once (bench/servers/baseline.ts), same concurrency and duration.
 // Ends with one line: RESULT login flows_per_s=… p50_ms=… p99_ms=… baseline_flows_per_s=… ratio=…
 //
@@ -29,12 +29,12 @@ import { performance } from 'node:perf_hooks';
 import * as client from 'openid-client';
 import { resumeLogin, freePort, startBrowserLogin, type TestVigie } from '../test/support/harness.ts';
 import { Jar, authorizationRequest, follow } from '../test/support/browser.ts';
-import { DeviceSimulator } from '../src/device/simulator.ts';
 import { ACR_EIDAS1 } from '../src/oidc/provider.ts';
 import { killAllServers, peakRssOf, startServer, type ServerHandle, type ServerStats } from './support/processes.ts';
 import type { VigieReady } from './servers/vigie.ts';
 import type { BaselineReady } from './servers/baseline.ts';
 import { percentile, runWorkers, type LoadOutcome } from './support/load.ts';
+import { BenchDevices } from './support/devices.ts';
 
 // `--nodes N`: several nodes on PostgreSQL + Redis beside one embedded node (bench/cluster.ts).
 if (process.argv.includes('--nodes')) {
@@ -199,6 +199,8 @@ async function relyingParty(issuer: string, secret: string): Promise<Pick<TestVi
 interface Target {
   server: ServerHandle<unknown>;
   flow: (worker: number) => Promise<void>;
+  /** Lets go of what the load generator holds open (the devices' streams). */
+  close(): void;
 }
 
 async function startVigie(dataDir: string, profileDir: string | undefined): Promise<Target> {
@@ -240,34 +242,18 @@ async function startVigie(dataDir: string, profileDir: string | undefined): Prom
     const { issuer, accounts, professionals, storage } = server.payload;
     console.log(`Vigie       pid ${server.pid}, ${issuer}, ${storage}, ${professionals} professionals in the directory`);
     const t = (await relyingParty(issuer, secret)) as TestVigie;
-    const devices = await Promise.all(accounts.map(async ({ nationalId, activationCode }) => {
-      const device = await DeviceSimulator.create(issuer);
-      const result = await device.activate({ nationalId, activationCode, pin: PIN });
-      if (result.status !== 201) throw new Error(`activation of ${nationalId} failed: ${JSON.stringify(result.body)}`);
-      return { nationalId, device };
-    }));
-    console.log(`            ${devices.length} simulator devices activated`);
-    // Worker w owns professionals w, w+C, w+2C… and takes them in turn: no two workers share a device.
-    const turns = new Array<number>(CONCURRENCY).fill(0);
+    const devices = await BenchDevices.activate(issuer, accounts, PIN, CONCURRENCY);
+    console.log(`            ${devices.size} simulator devices activated, each with its event stream open`);
     const flow = async (worker: number) => {
-      const owned = Math.ceil((devices.length - worker) / CONCURRENCY);
-      const { nationalId, device } = devices[worker + CONCURRENCY * (turns[worker]!++ % owned)]!;
-      const login = await startBrowserLogin(t, nationalId);
-      const challengeId = decodeURIComponent(login.challengeUrl.pathname.split('/').at(-1)!);
-      const pending = await device.listChallenges();
-      if (pending.status !== 200) throw new Error(`device list: ${pending.status} ${JSON.stringify(pending.body)}`);
-      const challenge = pending.body.challenges.find((c) => c.id === challengeId);
-      if (!challenge) throw new Error('the device does not see the challenge of the page');
-      // Number matching shows candidates; a typed code shows none: either way the code of the page is sent.
-      if (challenge.candidates.length && !challenge.candidates.includes(login.displayCode)) throw new Error('the code of the page is not among the candidates');
-      const approved = await device.approve(challenge.id, login.displayCode, PIN);
-      if (approved.status !== 200) throw new Error(`approve: ${approved.status} ${JSON.stringify(approved.body)}`);
+      const device = devices.take(worker);
+      const login = await startBrowserLogin(t, device.nationalId);
+      await BenchDevices.approve(device, login, PIN);
       // As the page's script does once approved.
       const callback = await resumeLogin(t, login);
       if (!callback.url.href.startsWith(REDIRECT_URI)) throw new Error(`resume ended on ${callback.url.href} (${callback.response.status})`);
-      await finish(t, callback.url, login, nationalId);
+      await finish(t, callback.url, login, device.nationalId);
     };
-    return { server, flow: withServerOutput(server, 'Vigie', flow) };
+    return { server, flow: withServerOutput(server, 'Vigie', flow), close: () => devices.close() };
   } catch (error) {
     await server.stop();
     throw error;
@@ -308,7 +294,7 @@ async function startBaseline(profileDir: string | undefined): Promise<Target> {
       if (!callback.url.href.startsWith(REDIRECT_URI)) throw new Error(`authorize ended on ${callback.url.href} (${callback.response.status})`);
       await finish(t, callback.url, { verifier, state, nonce }, accountId);
     };
-    return { server, flow: withServerOutput(server, 'baseline', flow) };
+    return { server, flow: withServerOutput(server, 'baseline', flow), close: () => {} };
   } catch (error) {
     await server.stop();
     throw error;
@@ -400,14 +386,14 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 let failed = false;
-const servers: Array<ServerHandle<unknown>> = [];
+const targets: Target[] = [];
 try {
   const profileDir = flags.profile ? here('./profiles') : undefined;
   if (profileDir) await mkdir(profileDir, { recursive: true });
   const vigie = await startVigie(dataDir, profileDir);
-  servers.push(vigie.server);
+  targets.push(vigie);
   const baseline = await startBaseline(profileDir);
-  servers.push(baseline.server);
+  targets.push(baseline);
   console.log(`\n${ROUNDS} round(s), each ${fmtS(WARMUP_MS)} warm-up + ${fmtS(DURATION_MS)} measured per target, concurrency ${CONCURRENCY}`);
   const rounds: Array<{ vigie: RunResult; baseline: RunResult }> = [];
   for (let round = 1; round <= ROUNDS; round += 1) {
@@ -432,7 +418,10 @@ try {
   console.error(error instanceof Error ? (error.stack ?? error.message) : error);
 } finally {
   // A normal stop, so that --profile's server writes its profile.
-  for (const server of servers) await server.stop();
+  for (const target of targets) {
+    target.close();
+    await target.server.stop();
+  }
   killAllServers();
   await rm(dataDir, { recursive: true, force: true });
 }

@@ -69,38 +69,35 @@ describe('Web Push delivery (RFC 8030 / 8291 / 8292)', () => {
   });
 
   it('while the app is open its stream gets the request within milliseconds, and no push is sent', async () => {
-    const path = '/device/v1/stream';
-    const key = await crypto.subtle.importKey('jwk', device.state.privateJwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
-    const headers = await signRequest(key, { method: 'GET', path, deviceId: device.state.deviceId!, body: '', now: t.clock.now() });
-    const controller = new AbortController();
-    const response = await fetch(`${t.issuer}${path}`, { headers, signal: controller.signal });
-    assert.equal(response.status, 200);
-    assert.match(response.headers.get('content-type') ?? '', /text\/event-stream/);
-    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-    let text = '';
-    const until = async (pattern: RegExp) => {
-      while (!pattern.test(text)) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error(`stream ended: ${text}`);
-        text += value;
+    const events: Array<{ event: string; data: unknown; at: number }> = [];
+    let heard = () => {};
+    const stream = await device.watch((event, data) => {
+      events.push({ event, data, at: performance.now() });
+      heard();
+    });
+    const next = async (event: string, matches: (data: never) => boolean = () => true) => {
+      for (;;) {
+        const found = events.find((e) => e.event === event && matches(e.data as never));
+        if (found) return found;
+        await new Promise<void>((resolve) => (heard = resolve));
       }
     };
-    await until(/event: pending\n/);
+    assert.deepEqual((await next('pending')).data, { challenges: [] });
     const before = receiver.received.length;
     const started = performance.now();
     const challenge = await pushChallenge(t, device.state.nationalId!);
-    await until(/event: challenge\ndata: .*\n\n/);
-    const elapsed = performance.now() - started;
-    const data = JSON.parse(/event: challenge\ndata: (.*)\n/.exec(text)![1]!) as { id: string; candidates: string[]; service: { name: string } };
+    const delivered = await next('challenge');
+    const data = delivered.data as { id: string; candidates: string[]; service: { name: string } };
     assert.equal(data.id, challenge.id);
     assert.ok(data.candidates.includes(challenge.displayCode));
     assert.equal(data.service.name, 'Service de test');
-    assert.ok(elapsed < 500, `delivered ${Math.round(elapsed)} ms after the challenge was created`);
+    assert.ok(delivered.at - started < 500, `delivered ${Math.round(delivered.at - started)} ms after the challenge was created`);
     await t.vigie.authenticator.hub.drain();
     assert.equal(receiver.received.length, before, 'no push to a device whose app is open');
     await denyAll(device);
-    await until(/event: settled\ndata: .*"state":"denied"/);
-    controller.abort();
+    assert.deepEqual((await next('settled')).data, { id: challenge.id, state: 'denied' });
+    stream.close();
+    await stream.closed;
   });
 
   it('the stream is a signed GET: unsigned, replayed or revoked-device connections are refused', async () => {

@@ -1,7 +1,8 @@
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { createHash, createPrivateKey, sign } from 'node:crypto';
 import { systemClock, type Clock } from '../lib/clock.ts';
-import { ACTIVATION_DEVICE_ID, exportPublicJwk, generateDeviceKey, signRequest } from './signature.ts';
+import { ACTIVATION_DEVICE_ID, exportPublicJwk, generateDeviceKey, signRequest, type DeviceSigner } from './signature.ts';
 
 export interface SimulatorState {
   issuer: string;
@@ -16,6 +17,22 @@ export interface DeviceResponse<T = unknown> {
   body: T;
 }
 
+/** The device's open event stream (`DeviceSimulator.watch`). */
+export interface DeviceStream {
+  close(): void;
+  /** Settles when the stream has ended, whoever ended it. */
+  closed: Promise<void>;
+}
+
+/** Synchronous node:crypto: a benchmark signs thousands of requests, WebCrypto's jobs cost several times more. */
+function nodeSigner(privateJwk: JsonWebKey): DeviceSigner {
+  const key = createPrivateKey({ key: { ...privateJwk }, format: 'jwk' });
+  return {
+    sign: (data) => sign('sha256', data, { key, dsaEncoding: 'ieee-p1363' }),
+    sha256: (data) => createHash('sha256').update(data).digest(),
+  };
+}
+
 /**
  * An authenticator that speaks the device protocol from a key file: what `vigie device …`,
  * the tests and the benchmarks use in place of a phone. Its key is extractable so it can be
@@ -23,7 +40,7 @@ export interface DeviceResponse<T = unknown> {
  */
 export class DeviceSimulator {
   state: SimulatorState;
-  #privateKey: CryptoKey | undefined;
+  #signer: DeviceSigner | undefined;
   readonly #file: string | undefined;
   readonly #clock: Clock;
 
@@ -43,9 +60,7 @@ export class DeviceSimulator {
       privateJwk: await crypto.subtle.exportKey('jwk', pair.privateKey),
       publicJwk: await exportPublicJwk(pair.publicKey),
     };
-    const simulator = new DeviceSimulator(state, options.file, options.clock ?? systemClock);
-    simulator.#privateKey = pair.privateKey;
-    return simulator;
+    return new DeviceSimulator(state, options.file, options.clock ?? systemClock);
   }
 
   static async load(file: string): Promise<DeviceSimulator> {
@@ -59,18 +74,18 @@ export class DeviceSimulator {
     await writeFile(this.#file, JSON.stringify(this.state, null, 2), { mode: 0o600 });
   }
 
-  async #key(): Promise<CryptoKey> {
-    this.#privateKey ??= await crypto.subtle.importKey('jwk', this.state.privateJwk, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign']);
-    return this.#privateKey;
+  #sign(method: string, path: string, body: string, options: { deviceId?: string; now?: number }): Promise<Record<string, string>> {
+    const deviceId = options.deviceId ?? this.state.deviceId;
+    if (!deviceId) throw new Error('This simulator is not activated: run `vigie device activate` first.');
+    this.#signer ??= nodeSigner(this.state.privateJwk);
+    return signRequest(this.#signer, { method, path, deviceId, body, now: options.now ?? this.#clock.now() });
   }
 
   /** One signed call; `tamper` lets tests alter what is sent after signing. */
   async call<T = unknown>(method: string, path: string, body?: unknown, options: { deviceId?: string; tamper?: (init: { headers: Record<string, string>; body: string }) => void; now?: number } = {}): Promise<DeviceResponse<T>> {
     const fullPath = `/device/v1${path}`;
     const text = body === undefined ? '' : JSON.stringify(body);
-    const deviceId = options.deviceId ?? this.state.deviceId;
-    if (!deviceId) throw new Error('This simulator is not activated: run `vigie device activate` first.');
-    const headers: Record<string, string> = await signRequest(await this.#key(), { method, path: fullPath, deviceId, body: text, now: options.now ?? this.#clock.now() });
+    const headers = await this.#sign(method, fullPath, text, options);
     if (text) headers['content-type'] = 'application/json';
     const init = { headers, body: text };
     options.tamper?.(init);
@@ -110,6 +125,38 @@ export class DeviceSimulator {
       await this.save();
     }
     return result;
+  }
+
+  /**
+   * Opens the device's event stream, as the app does while it is open: `onEvent` hears each event
+   * (ready, pending, challenge, settled, revoked) until `close()` or the server ends the stream.
+   * Resolves once the server has accepted it; a refusal throws with its status and error.
+   */
+  async watch(onEvent: (event: string, data: unknown) => void): Promise<DeviceStream> {
+    const path = '/device/v1/stream';
+    const controller = new AbortController();
+    const response = await fetch(`${this.state.issuer}${path}`, { headers: await this.#sign('GET', path, '', {}), signal: controller.signal });
+    if (response.status !== 200 || !response.body) throw new Error(`stream refused: ${response.status} ${await response.text()}`);
+    const body = response.body;
+    const closed = (async () => {
+      let buffer = '';
+      try {
+        for await (const chunk of body.pipeThrough(new TextDecoderStream())) {
+          buffer += chunk;
+          for (let end = buffer.indexOf('\n\n'); end !== -1; end = buffer.indexOf('\n\n')) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            // Comment lines (": keep-alive") carry no event.
+            const event = /^event: (.*)$/m.exec(block)?.[1];
+            const data = /^data: (.*)$/m.exec(block)?.[1];
+            if (event && data !== undefined) onEvent(event, JSON.parse(data));
+          }
+        }
+      } catch {
+        // Aborted by close(), or the connection dropped: either way the stream has ended.
+      }
+    })();
+    return { close: () => controller.abort(), closed };
   }
 
   listChallenges() {
