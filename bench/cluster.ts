@@ -29,7 +29,7 @@ import { createSchema, dropSchema, openDatabase } from '../src/store/db.ts';
 import { deleteByPrefix, openRedis } from '../src/store/redis/client.ts';
 import { killAllServers, startServer, type ServerHandle } from './support/processes.ts';
 import type { VigieReady } from './servers/vigie.ts';
-import { percentile, runWorkers, type LoadOutcome } from './support/load.ts';
+import { measureWindow, percentile } from './support/load.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -159,29 +159,11 @@ async function cpuOf(servers: Array<ServerHandle<unknown>>): Promise<number> {
 }
 
 async function measure(servers: Array<ServerHandle<unknown>>, flow: (worker: number) => Promise<void>): Promise<RunResult> {
-  const start = performance.now();
-  const measureFrom = start + WARMUP_MS;
-  const measureTo = measureFrom + DURATION_MS;
-  let before: { server: number; load: NodeJS.CpuUsage; services: { postgres: number; redis: number } } | undefined;
-  let after: { server: number; load: NodeJS.CpuUsage; services: { postgres: number; redis: number } } | undefined;
   routes.times.clear();
-  const warm = setTimeout(async () => {
-    routes.recording = true;
-    before = { server: await cpuOf(servers), load: process.cpuUsage(), services: serviceCpu() };
-  }, WARMUP_MS);
-  const done = setTimeout(async () => {
-    routes.recording = false;
-    after = { server: await cpuOf(servers), load: process.cpuUsage(before?.load), services: serviceCpu() };
-  }, WARMUP_MS + DURATION_MS);
-  let outcome: LoadOutcome;
-  try {
-    outcome = await runWorkers(CONCURRENCY, measureFrom, measureTo, flow);
-  } finally {
-    clearTimeout(warm);
-    clearTimeout(done);
-  }
-  const { flows, errors, firstError, latencies } = outcome;
-  while (!after) await new Promise((resolve) => setTimeout(resolve, 10));
+  const { flows, errors, firstError, latencies, opened: before, closed: after } = await measureWindow(CONCURRENCY, WARMUP_MS, DURATION_MS, flow, async (phase) => {
+    routes.recording = phase === 'open';
+    return { server: await cpuOf(servers), load: process.cpuUsage(), services: serviceCpu() };
+  });
   if (process.env.BENCH_ROUTES) {
     for (const [route, list] of [...routes.times].sort((x, y) => y[1].reduce((a, b) => a + b, 0) - x[1].reduce((a, b) => a + b, 0))) {
       const sorted = [...list].sort((a, b) => a - b);
@@ -195,10 +177,10 @@ async function measure(servers: Array<ServerHandle<unknown>>, flow: (worker: num
     flowsPerSecond: flows / (DURATION_MS / 1000),
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
-    serverCores: (after.server - (before?.server ?? 0)) / 1e3 / DURATION_MS,
-    loadCores: (after.load.user + after.load.system) / 1e3 / DURATION_MS,
-    postgresCores: (after.services.postgres - (before?.services.postgres ?? 0)) / 1e3 / DURATION_MS,
-    redisCores: (after.services.redis - (before?.services.redis ?? 0)) / 1e3 / DURATION_MS,
+    serverCores: (after.server - before.server) / 1e3 / DURATION_MS,
+    loadCores: (after.load.user + after.load.system - before.load.user - before.load.system) / 1e3 / DURATION_MS,
+    postgresCores: (after.services.postgres - before.services.postgres) / 1e3 / DURATION_MS,
+    redisCores: (after.services.redis - before.services.redis) / 1e3 / DURATION_MS,
   };
 }
 

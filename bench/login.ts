@@ -33,7 +33,7 @@ import { ACR_EIDAS1 } from '../src/oidc/provider.ts';
 import { killAllServers, peakRssOf, startServer, type ServerHandle, type ServerStats } from './support/processes.ts';
 import type { VigieReady } from './servers/vigie.ts';
 import type { BaselineReady } from './servers/baseline.ts';
-import { percentile, runWorkers, type LoadOutcome } from './support/load.ts';
+import { measureWindow, percentile } from './support/load.ts';
 import { BenchDevices } from './support/devices.ts';
 
 // `--nodes N`: several nodes on PostgreSQL + Redis beside one embedded node (bench/cluster.ts).
@@ -135,30 +135,10 @@ interface RunResult {
 async function measure(server: ServerHandle<unknown>, flow: (worker: number) => Promise<void>): Promise<RunResult> {
   routeTimes.reset();
   const startRss = (await server.stats()).rss;
-  const start = performance.now();
-  const measureFrom = start + WARMUP_MS;
-  const measureTo = measureFrom + DURATION_MS;
-  type Snapshot = { server: ServerStats; load: NodeJS.CpuUsage };
-  let cpuBefore: Snapshot | undefined;
-  const warm = setTimeout(async () => {
-    routeTimes.recording = true;
-    cpuBefore = { server: await server.stats(), load: process.cpuUsage() };
-  }, WARMUP_MS);
-  let cpuAfter: Snapshot | undefined;
-  const done = setTimeout(async () => {
-    routeTimes.recording = false;
-    cpuAfter = { server: await server.stats(), load: process.cpuUsage(cpuBefore?.load) };
-  }, WARMUP_MS + DURATION_MS);
-
-  let outcome: LoadOutcome;
-  try {
-    outcome = await runWorkers(CONCURRENCY, measureFrom, measureTo, flow);
-  } finally {
-    clearTimeout(warm);
-    clearTimeout(done);
-  }
-  const { flows, errors, firstError, latencies } = outcome;
-  while (!cpuAfter) await new Promise((resolve) => setTimeout(resolve, 10));
+  const { flows, errors, firstError, latencies, opened, closed } = await measureWindow(CONCURRENCY, WARMUP_MS, DURATION_MS, flow, async (phase) => {
+    routeTimes.recording = phase === 'open';
+    return { server: await server.stats(), load: process.cpuUsage() };
+  });
   const stats = await server.stats();
   const routes = routeTimes.entries().sort((a, b) => percentile([...b[1]].sort((x, y) => x - y), 50) - percentile([...a[1]].sort((x, y) => x - y), 50));
   const requests = routes.reduce((sum, [, list]) => sum + list.length, 0);
@@ -173,14 +153,14 @@ async function measure(server: ServerHandle<unknown>, flow: (worker: number) => 
     mean: latencies.reduce((a, b) => a + b, 0) / (latencies.length || 1),
     requestsPerFlow: flows ? requests / flows : NaN,
     routes,
-    serverCpu: (cpuAfter.server.cpuMicros - (cpuBefore?.server.cpuMicros ?? 0)) / 1e3 / DURATION_MS,
-    loadCpu: (cpuAfter.load.user + cpuAfter.load.system) / 1e3 / DURATION_MS,
+    serverCpu: (closed.server.cpuMicros - opened.server.cpuMicros) / 1e3 / DURATION_MS,
+    loadCpu: (closed.load.user + closed.load.system - opened.load.user - opened.load.system) / 1e3 / DURATION_MS,
     server: stats,
     startRss,
     serverPeakRss: peakRssOf(server.pid) ?? stats.peakRss,
-    extra: Object.entries(cpuAfter.server.extra ?? {})
+    extra: Object.entries(closed.server.extra ?? {})
       .map(([key, after]): [string, { count: number; ms: number }] => {
-        const before = cpuBefore?.server.extra?.[key] ?? { count: 0, ms: 0 };
+        const before = opened.server.extra?.[key] ?? { count: 0, ms: 0 };
         return [key, { count: after.count - before.count, ms: after.ms - before.ms }];
       })
       .filter(([, v]) => v.count > 0 || v.ms > 0)

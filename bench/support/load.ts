@@ -44,3 +44,31 @@ export async function runWorkers(concurrency: number, measureFrom: number, measu
   latencies.sort((a, b) => a - b);
   return { flows, errors, firstError, latencies };
 }
+
+/**
+ * `runWorkers` over a warm-up then a measured window, with `snapshot(phase)` taken as the window
+ * opens and as it closes (CPU counters and the like). The closing snapshot is awaited even when the
+ * last flow ends before its timer fires, as it may at low concurrency (a timer fires late).
+ */
+export async function measureWindow<S>(concurrency: number, warmupMs: number, durationMs: number, flow: (worker: number) => Promise<void>, snapshot: (phase: 'open' | 'close') => Promise<S>): Promise<LoadOutcome & { opened: S; closed: S }> {
+  const measureFrom = performance.now() + warmupMs;
+  const measureTo = measureFrom + durationMs;
+  const timers: NodeJS.Timeout[] = [];
+  const at = (time: number, phase: 'open' | 'close') => {
+    const taken = new Promise<S>((resolve, reject) => {
+      timers.push(setTimeout(() => snapshot(phase).then(resolve, reject), Math.max(0, time - performance.now())));
+    });
+    // Awaited below on success; on failure the benchmark reports the flows' error, not this one.
+    taken.catch(() => {});
+    return taken;
+  };
+  const opened = at(measureFrom, 'open');
+  const closed = at(measureTo, 'close');
+  try {
+    const outcome = await runWorkers(concurrency, measureFrom, measureTo, flow);
+    return { ...outcome, opened: await opened, closed: await closed };
+  } catch (error) {
+    for (const timer of timers) clearTimeout(timer);
+    throw error;
+  }
+}

@@ -117,7 +117,11 @@ export async function startServer<R>(script: string | URL, options: { env: Recor
   child.stderr?.on('data', keep);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
 
-  const waiters: Array<(stats: ServerStats) => void> = [];
+  const waiters: Array<{ resolve: (stats: ServerStats) => void; reject: (error: Error) => void }> = [];
+  // A server that dies under load must fail the benchmark with its output, not leave it waiting.
+  child.once('exit', (code, signal) => {
+    for (const waiter of waiters.splice(0)) waiter.reject(new Error(`${options.label} exited (${signal ?? code})\n${output}`));
+  });
   const payload = await new Promise<R>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${options.label}: not ready after ${options.readyTimeoutMs ?? 120_000} ms\n${output}`)), options.readyTimeoutMs ?? 120_000);
     child.on('message', (message: FromChild<R>) => {
@@ -128,7 +132,7 @@ export async function startServer<R>(script: string | URL, options: { env: Recor
         clearTimeout(timer);
         reject(new Error(`${options.label} failed to start: ${message.message}\n${output}`));
       } else if (message.type === 'stats') {
-        waiters.shift()?.(message.stats);
+        waiters.shift()?.resolve(message.stats);
       }
     });
     child.once('exit', (code, signal) => {
@@ -149,7 +153,7 @@ export async function startServer<R>(script: string | URL, options: { env: Recor
     stats() {
       return new Promise<ServerStats>((resolve, reject) => {
         if (!child.connected) return reject(new Error(`${options.label} is not running`));
-        waiters.push(resolve);
+        waiters.push({ resolve, reject });
         child.send({ type: 'stats' } satisfies ToChild);
       });
     },
