@@ -165,7 +165,7 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
     provider,
     plugins: [
       (instance) => loginRoutes(instance, { provider, cookieKeys, login, bus, clock, csrfKey: keys.csrf, defence, trust }),
-      (instance) => defenceRoutes(instance, { devices, defence, clock }),
+      (instance) => defenceRoutes(instance, { devices, defence, challenges, clock }),
       (instance) => metricsRoutes(instance, { metrics, token: config.metricsToken }),
       (instance) => deviceRoutes(instance, { devices, challenges, issuer: config.issuer, clock, activationAttemptAllowed: (ip) => defence.withinRate(`activate:${activationSource(ip)}`, config.activationAttemptsPerIpPerHour, 3600_000) }),
       ...authenticator.plugins,

@@ -18,6 +18,12 @@ export const TRANSITIONS: Readonly<Record<ChallengeState, readonly ChallengeStat
   failed: [],
 };
 
+/**
+ * How long after its creation a request that ended unanswered (withdrawn, superseded, expired)
+ * may still be reported as "not me" from the app. Redis keeps settled requests at least this long.
+ */
+export const REPORTABLE_FOR_MS = 15 * 60_000;
+
 export function canTransition(from: ChallengeState, to: ChallengeState): boolean {
   return TRANSITIONS[from].includes(to);
 }

@@ -2,7 +2,7 @@ import { randomId, constantTimeEqual } from '../lib/crypto.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { AuditLog } from '../audit/log.ts';
-import { drawCodes, isCodeShaped, type Challenge, type ChallengeMode, type ChallengeState, type Delivery, type DenyReason, type RequestContext } from './challenge.ts';
+import { REPORTABLE_FOR_MS, drawCodes, isCodeShaped, type Challenge, type ChallengeMode, type ChallengeState, type Delivery, type DenyReason, type RequestContext } from './challenge.ts';
 import type { ChallengeStore } from './store.ts';
 import { challengeErrors } from './errors.ts';
 
@@ -127,6 +127,16 @@ export class ChallengeService {
     if (!challenge || challenge.nationalId !== nationalId) throw challengeErrors.CHALLENGE_NOT_FOUND();
     if (challenge.state === 'expired') throw challengeErrors.CHALLENGE_EXPIRED();
     if (challenge.state !== 'pending') throw challengeErrors.CHALLENGE_NOT_PENDING();
+    return challenge;
+  }
+
+  /** Loads a request that ended unanswered, which a device of `nationalId` may report as "not me". */
+  async reportableFor(id: string, nationalId: string): Promise<Challenge> {
+    const challenge = await this.get(id);
+    if (!challenge || challenge.nationalId !== nationalId) throw challengeErrors.CHALLENGE_NOT_FOUND();
+    if (challenge.state === 'pending') throw challengeErrors.CHALLENGE_STILL_PENDING();
+    if (challenge.state !== 'cancelled' && challenge.state !== 'expired') throw challengeErrors.CHALLENGE_NOT_REPORTABLE();
+    if (this.#clock.now() - challenge.createdAt > REPORTABLE_FOR_MS) throw challengeErrors.CHALLENGE_REPORT_TOO_LATE();
     return challenge;
   }
 

@@ -39,6 +39,7 @@ Authenticator simulator (talks to a running provider; key kept in --key, default
   vigie device show ID
   vigie device approve ID --code CODE --pin PIN
   vigie device deny ID [--not-me]
+  vigie device report ID                           "not me" for a request withdrawn or expired unanswered
 `;
 
 type Flags = Record<string, string | boolean | string[] | undefined>;
@@ -85,6 +86,7 @@ async function simulatorCommand(action: string | undefined, args: string[], flag
     : action === 'show' && id ? await simulator.show(id)
     : action === 'approve' && id ? await simulator.approve(id, required(flags, 'code'), required(flags, 'pin'))
     : action === 'deny' && id ? await simulator.deny(id, flags['not-me'] ? 'not_me' : 'refused')
+    : action === 'report' && id ? await simulator.report(id)
     : undefined;
   if (!result) throw new Error(`Unknown device command. ${HELP}`);
   print(result.body);

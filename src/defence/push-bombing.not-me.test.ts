@@ -4,10 +4,13 @@
 // that professional for 30 days and records a fraud signal; when several professionals report
 // the same prefix, it is blocked for everyone (refused with a clear message) for a configurable
 // time. Operators list and lift blocks with `vigie blocks list` / `vigie blocks lift ID`.
+// An attacker who withdraws each push at once (or lets it expire) leaves nothing to answer: the
+// app may still report such a request as "not me" for 15 minutes, with the same effect.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestVigie, DEMO_PRO, type TestVigie } from '../../test/support/harness.ts';
-import { attemptLogin, browserAt, watchDeliveries, type SourceBrowser } from '../../test/support/defence.ts';
+import { attemptLogin, browserAt, navigate, watchDeliveries, type SourceBrowser } from '../../test/support/defence.ts';
+import { interactionUrl } from '../../test/support/harness.ts';
 import type { DeviceSimulator } from '../device/simulator.ts';
 import { run } from '../cli/main.ts';
 
@@ -69,6 +72,62 @@ for (const backend of backends) describe(`push bombing: "not me" blocks the sour
     assert.equal((await from(browserAt('203.0.113.78'))).delivery, 'silent', 'still blocked on day 30');
     t.clock.advance(2 * DAY);
     assert.equal((await from(browserAt('203.0.113.79'))).delivery, 'push', 'the block and the report end after 30 days');
+  });
+
+  it('a push its browser withdrew at once can still be reported as "not me" from the app, once', async () => {
+    t.clock.advance(31 * DAY);
+    const device = devices.get(DEMO_PRO.nationalId)!;
+    const attacker = browserAt('198.51.100.40');
+    const attempt = await attemptLogin(t.rp, t.redirectUri, attacker, DEMO_PRO.nationalId);
+    assert.ok(attempt.ok);
+    assert.equal(deliveries.of(attempt.challengeId), 'push');
+    assert.equal((await device.report(attempt.challengeId)).body.error, 'CHALLENGE_STILL_PENDING', 'a pending request is denied, not reported');
+    const left = await navigate(attempt.browser, interactionUrl(attempt.challengeUrl, '/abort'), { csrf: attempt.csrf, challenge: attempt.challengeId }, (u) => u.href.startsWith(t.redirectUri));
+    assert.equal(left.url.searchParams.get('error'), 'access_denied', 'the attacker withdrew the request');
+    assert.equal((await t.vigie.challenges.get(attempt.challengeId))?.state, 'cancelled');
+    assert.equal((await device.deny(attempt.challengeId, 'not_me')).body.error, 'CHALLENGE_NOT_PENDING', 'too late to answer…');
+
+    const reported = await device.report(attempt.challengeId);
+    assert.equal(reported.status, 200, '…but not to report');
+    assert.deepEqual(reported.body, { id: attempt.challengeId, state: 'cancelled', reported: true });
+    const audit = (await t.vigie.audit.list({ subject: DEMO_PRO.nationalId })).find((e) => e.event === 'defence.not_me' && e.details.challengeId === attempt.challengeId);
+    assert.ok(audit, 'audited like a "not me" answer');
+    assert.equal(audit.actor, `device:${device.state.deviceId}`);
+    assert.equal(audit.details.requestState, 'cancelled');
+    assert.equal(audit.details.prefix, '198.51.100.0/24');
+    const again = await device.report(attempt.challengeId);
+    assert.deepEqual([again.status, again.body.error], [409, 'CHALLENGE_ALREADY_REPORTED']);
+    assert.equal((await t.vigie.defence.listBlocks()).filter((b) => b.nationalId === DEMO_PRO.nationalId && b.prefix === '198.51.100.0/24').length, 1, 'one block for one report');
+
+    t.clock.advance(25 * 60 * 60_000); // past the attack mode and the back-off
+    const back = await from(browserAt('198.51.100.41'));
+    assert.equal(back.delivery, 'silent', 'the reported source no longer notifies');
+    assert.ok(back.holds.includes('blocked'));
+    await device.deny(back.id, 'refused');
+  });
+
+  it('only a request that ended unanswered, addressed to this device, within 15 minutes, can be reported', async () => {
+    t.clock.advance(31 * DAY);
+    const device = devices.get(DEMO_PRO.nationalId)!;
+    const answered = await from(browserAt('198.18.50.1'));
+    assert.equal((await device.deny(answered.id, 'refused')).status, 200);
+    const refused = await device.report(answered.id);
+    assert.deepEqual([refused.status, refused.body.error], [409, 'CHALLENGE_NOT_REPORTABLE'], 'an answered request was answered');
+
+    t.clock.advance(26 * 60 * 60_000);
+    const unanswered = await from(browserAt('198.18.51.1'));
+    assert.equal(unanswered.delivery, 'push');
+    const colleague = await devices.get(colleagues[0]!)!.report(unanswered.id);
+    assert.deepEqual([colleague.status, colleague.body.error], [404, 'CHALLENGE_NOT_FOUND'], 'not addressed to this device');
+    t.clock.advance(61_000);
+    await t.vigie.challenges.expireDue();
+    assert.equal((await t.vigie.challenges.get(unanswered.id))?.state, 'expired');
+    t.clock.advance(15 * 60_000);
+    const late = await device.report(unanswered.id);
+    assert.deepEqual([late.status, late.body.error], [410, 'CHALLENGE_REPORT_TOO_LATE']);
+    assert.equal((await device.call('POST', '/challenges/..%2Fme/report')).status, 400, 'the id is validated');
+    const unsigned = await fetch(`${t.issuer}/device/v1/challenges/${unanswered.id}/report`, { method: 'POST' });
+    assert.equal(unsigned.status, 401);
   });
 
   it('reports from three professionals block the prefix for everyone; the operator lists and lifts it', async () => {

@@ -4,12 +4,15 @@ import type { Clock } from '../lib/clock.ts';
 import type { DeviceService } from '../device/service.ts';
 import type { Device } from '../device/store.ts';
 import { deviceProtocolContext } from '../device/routes.ts';
+import type { ChallengeService } from '../challenge/service.ts';
+import { challengeIdParams } from '../device/schemas.ts';
 import type { DefenceService } from './service.ts';
 import { attackSummaryQuery, notificationSettingsBody } from './schemas.ts';
 
 export interface DefenceRoutesDeps {
   devices: DeviceService;
   defence: DefenceService;
+  challenges: ChallengeService;
   clock: Clock;
 }
 
@@ -29,6 +32,16 @@ export async function defenceRoutes(app: FastifyInstance, deps: DefenceRoutesDep
     const device = await authenticated(request);
     const body = parse(notificationSettingsBody, request.body ?? {});
     return defence.updateSettings(device.nationalId, body, `device:${device.id}`);
+  });
+
+  // "Not me" for a request that ended before it could be answered (withdrawn by its browser,
+  // superseded, expired): blocks its source as a "not me" answer would have.
+  app.post('/device/v1/challenges/:id/report', async (request) => {
+    const device = await authenticated(request);
+    const { id } = parse(challengeIdParams, request.params);
+    const challenge = await deps.challenges.reportableFor(id, device.nationalId);
+    await defence.reported(challenge, device.id);
+    return { id: challenge.id, state: challenge.state, reported: true };
   });
 
   app.get('/device/v1/attack-summary', async (request) => {

@@ -247,7 +247,35 @@ export class DefenceService {
     if (pushed) {
       await this.#audit.append({ actor: 'system', event: 'defence.backoff', subject: nationalId, details: { challengeId: challenge.id, outcome: reason ?? to, strikes: state.strikes, until: state.backoffUntil } });
     }
-    if (!fraud || !ctx.prefix) return;
+    if (fraud) await this.#blockReportedSource(challenge, fraud, event.deviceId, state.underAttackUntil, now);
+  }
+
+  /**
+   * "Not me" on a request that ended before the professional could answer it (withdrawn by its
+   * browser, superseded, expired): what a "not me" answer does, once per request. Without it, an
+   * attacker who withdraws each push at once would never be reported. The back-off was already
+   * counted when the request ended (learn); this puts the professional in attack mode and blocks
+   * the source. The caller checks that the request may be reported (ChallengeService.reportable).
+   */
+  async reported(challenge: Challenge, deviceId: string): Promise<void> {
+    const now = this.#clock.now();
+    // Atomic on every backend; two reports are never more than REPORTABLE_FOR_MS apart, so they
+    // fall in the same window or in adjacent ones.
+    const hits = await this.#store.hit(`report:${challenge.id}`, HOUR, now);
+    if (hits.current + hits.previous > 1) throw defenceErrors.CHALLENGE_ALREADY_REPORTED();
+    if (!this.#policy.enabled || !challenge.nationalId) return;
+    this.#signals.inc({ outcome: 'not_me' });
+    const state = await this.#updateState(challenge.nationalId, now, (s) => ({ ...s, underAttackUntil: Math.max(s.underAttackUntil, now + this.#policy.underAttackHours * HOUR) }));
+    await this.#blockReportedSource(challenge, 'not_me', deviceId, state.underAttackUntil, now);
+  }
+
+  /** Journals the report and blocks its source for this professional (and everyone, past enough reporters). */
+  async #blockReportedSource(challenge: Challenge, fraud: 'not_me' | 'wrong_code', deviceId: string | null | undefined, attackModeUntil: number, now: number): Promise<void> {
+    const ctx = challenge.context;
+    const nationalId = challenge.nationalId;
+    if (!nationalId || !ctx.prefix) return;
+    const p = this.#policy;
+    const trusted = ctx.trusted === true;
     const source: Source = { ip: ctx.ip, prefix: ctx.prefix, browserId: ctx.browserId ?? '', geo: ctx.geo ?? null };
     const place = describePlace(source.geo);
     await this.#store.addSignal({ id: randomId(), at: now, kind: fraud, nationalId, ip: source.ip, prefix: source.prefix, browserId: ctx.browserId ?? null });
@@ -269,10 +297,10 @@ export class DefenceService {
     await this.#store.addBlock(block);
     this.#blocks.inc({ scope: 'professional', reason: fraud });
     await this.#audit.append({
-      actor: event.deviceId ? `device:${event.deviceId}` : 'system',
+      actor: deviceId ? `device:${deviceId}` : 'system',
       event: fraud === 'not_me' ? 'defence.not_me' : 'defence.wrong_code',
       subject: nationalId,
-      details: { challengeId: challenge.id, blockId: block.id, ip: source.ip, prefix: block.prefix, browserId: block.browserId, place, until: block.expiresAt, attackModeUntil: state.underAttackUntil },
+      details: { challengeId: challenge.id, ...(challenge.state === 'pending' ? {} : { requestState: challenge.state }), blockId: block.id, ip: source.ip, prefix: block.prefix, browserId: block.browserId, place, until: block.expiresAt, attackModeUntil },
     });
     if (fraud === 'not_me' && !trusted) await this.#maybeBlockGlobally(source, place, now);
   }

@@ -73,6 +73,9 @@ export function deviceOpenApi(issuer: string) {
         get: { summary: 'Notification settings: push on/off and quiet period', security: signed, responses: { '200': { description: 'Settings', content: json(notificationSettingsView) }, '4XX': errors } },
         put: { summary: 'Turn push off (logins stay possible by opening the app) or set a quiet period', security: signed, requestBody: { required: true, content: json(notificationSettingsBody) }, responses: { '200': { description: 'Settings', content: json(notificationSettingsView) }, '4XX': errors } },
       },
+      '/challenges/{id}/report': {
+        post: { summary: 'Report as "not me" a request that ended unanswered (withdrawn by its browser, superseded or expired), within 15 minutes of its creation, once: its source is blocked as by a "not me" answer. 409 CHALLENGE_STILL_PENDING (deny it instead), CHALLENGE_NOT_REPORTABLE (it was answered), CHALLENGE_ALREADY_REPORTED; 410 CHALLENGE_REPORT_TOO_LATE', security: signed, parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'Reported', content: json(z.object({ id: z.string(), state: z.enum(['cancelled', 'expired']), reported: z.literal(true) })) }, '4XX': errors } },
+      },
       '/attack-summary': {
         get: { summary: 'What the defences stopped lately ("7 demandes bloquées depuis Lyon, la dernière à 14:02")', security: signed, parameters: [{ name: 'days', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 90, default: 7 } }], responses: { '200': { description: 'Summary', content: json(attackSummaryView) }, '4XX': errors } },
       },

@@ -171,6 +171,11 @@ export class DeviceSimulator {
     return this.call<{ state?: string; error?: string; message?: string }>('POST', `/challenges/${encodeURIComponent(id)}/approve`, { code, pin });
   }
 
+  /** "Not me" for a request that ended unanswered (withdrawn, superseded, expired). */
+  report(id: string) {
+    return this.call<{ id?: string; state?: string; reported?: boolean; error?: string; message?: string }>('POST', `/challenges/${encodeURIComponent(id)}/report`);
+  }
+
   deny(id: string, reason: 'refused' | 'not_me') {
     return this.call<{ state?: string; error?: string }>('POST', `/challenges/${encodeURIComponent(id)}/deny`, { reason });
   }

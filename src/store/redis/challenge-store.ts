@@ -1,4 +1,4 @@
-import type { Challenge, ChallengeState } from '../../challenge/challenge.ts';
+import { REPORTABLE_FOR_MS, type Challenge, type ChallengeState } from '../../challenge/challenge.ts';
 import type { ChallengeStore, SettleFields } from '../../challenge/store.ts';
 import type { RedisHandle } from './client.ts';
 import { LuaScript, nullable, numberOrNull, orNull } from './script.ts';
@@ -6,7 +6,8 @@ import { LuaScript, nullable, numberOrNull, orNull } from './script.ts';
 /**
  * Push challenges in Redis (several nodes). One hash per challenge — `doc` holds the immutable
  * record as JSON, the other fields its mutable state — with a native TTL: the challenge's own
- * lifetime plus `RETAIN_MS`, long enough for the login page to finish with an approved one.
+ * lifetime plus `RETAIN_MS`, long enough for the login page to finish with an approved one and
+ * for one that ended unanswered to be reported as "not me" (REPORTABLE_FOR_MS).
  * Three sorted sets index it: pending challenges by deadline (the expiry sweep), challenges of a
  * professional by creation (the app's pending list), all challenges by creation (purge).
  *
@@ -19,7 +20,7 @@ import { LuaScript, nullable, numberOrNull, orNull } from './script.ts';
  * serves the reads; the SQL row is written after it, never read on the hot path. A challenge that
  * Redis loses (restart) stays pending there until the next sweep expires it.
  */
-export const RETAIN_MS = 15 * 60_000;
+export const RETAIN_MS = REPORTABLE_FOR_MS;
 /** Nothing is pending longer than this (challenge TTL is capped at 600 s by the configuration). */
 const MAX_PENDING_MS = 60 * 60_000;
 const LIST_LIMIT = 20;
