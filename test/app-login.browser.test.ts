@@ -185,6 +185,24 @@ describe('login on a computer, approved in the e-CPS app of a phone (Chromium)',
     await context.close();
   });
 
+  it('a request its browser withdraws while the phone shows it can still be reported as "not me"', async () => {
+    const { context, app, nationalId } = await phone();
+    const computer = await computerLogin(browser, demo, nationalId);
+    await openRequest(app);
+    const [pending] = await t.vigie.challenges.listPending(nationalId);
+    assert.ok(pending);
+    await computer.page.getByRole('button', { name: 'Annuler et revenir au service' }).click();
+    await app.getByText('Cette demande n’est plus en attente : elle a été traitée ou annulée.').waitFor({ timeout: 10_000 });
+    await app.getByRole('button', { name: 'Vous n’êtes pas à l’origine de cette demande ? Signalez-la' }).click();
+    await app.getByRole('heading', { name: 'Demande signalée' }).waitFor();
+    await screenshot(app, 'app-report-withdrawn');
+    const audit = await t.vigie.audit.list({ subject: nationalId });
+    assert.ok(audit.some((e) => e.event === 'defence.not_me' && e.details.challengeId === pending.id && e.details.requestState === 'cancelled'));
+    assert.ok((await t.vigie.defence.listBlocks()).some((b) => b.nationalId === nationalId && b.reason === 'not_me'), 'the source is blocked');
+    await computer.context.close();
+    await context.close();
+  });
+
   it('typed-code mode: the phone asks for the 6 digits shown on the computer', async () => {
     const { context, app, nationalId } = await phone();
     const challenge = await t.vigie.challenges.start({ nationalId, interactionUid: 'typed', clientId: 'demo-sante', clientName: 'Service de santé (démo)', mode: 'typed', delivery: 'push', context: { ip: '192.0.2.7', userAgent: 'UA', browser: 'Firefox sur Windows', place: 'Lyon' } });

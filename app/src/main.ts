@@ -170,10 +170,28 @@ function result(outcome: RequestOutcome): void {
   if (outcome.kind === 'refused') {
     return render(h('h1', {}, 'Demande refusée'), h('p', { class: 'notice info', role: 'status' }, 'Personne n’a été connecté. Si c’était vous, recommencez la connexion depuis le service.'), next);
   }
-  render(h('h1', {}, 'Demande terminée'), h('p', { class: 'notice info', role: 'status' }, outcome.message), next);
+  if (!outcome.reportable) return render(h('h1', {}, 'Demande terminée'), h('p', { class: 'notice info', role: 'status' }, outcome.message), next);
+  // Withdrawn or expired before any answer: an attacker may withdraw each request at once, so
+  // the person can still say it was not them (the source is then blocked as for "not me").
+  const device = state.device!;
+  const id = outcome.reportable;
+  const status = h('div', {});
+  const report = h('button', { type: 'button', class: 'btn link warn' }, 'Vous n’êtes pas à l’origine de cette demande ? Signalez-la');
+  report.addEventListener('click', async () => {
+    report.disabled = true;
+    try {
+      await signedCall(device.privateKey, device.deviceId, 'POST', `/device/v1/challenges/${encodeURIComponent(id)}/report`);
+      notMe('Demande signalée');
+    } catch (error) {
+      if (error instanceof ApiError && ['DEVICE_LOCKED', 'DEVICE_REVOKED', 'DEVICE_UNKNOWN'].includes(error.code)) return deviceGone(error.code);
+      status.replaceChildren(alertBox(describe(error)));
+      report.disabled = error instanceof ApiError && error.status < 500 && error.code !== 'NETWORK';
+    }
+  });
+  render(h('h1', {}, 'Demande terminée'), h('p', { class: 'notice info', role: 'status' }, outcome.message), next, report, status);
 }
 
-function notMe(): void {
+function notMe(title = 'Demande refusée et signalée'): void {
   const device = state.device!;
   const status = h('div', {});
   const block = h('button', { type: 'button', class: 'btn' }, 'Bloquer les notifications');
@@ -192,7 +210,7 @@ function notMe(): void {
     }
   });
   render(
-    h('h1', {}, 'Demande refusée et signalée'),
+    h('h1', {}, title),
     h('p', { class: 'notice ok', role: 'status' }, 'Merci. Personne n’a été connecté : sans votre validation, aucune connexion n’est possible.'),
     h('p', {}, 'Quelqu’un connaît votre identifiant et tente de se connecter à votre place. Si les demandes se répètent, vous pouvez bloquer les notifications : vous pourrez toujours vous connecter en ouvrant e-CPS vous-même.'),
     block,

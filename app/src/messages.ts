@@ -26,6 +26,10 @@ const MESSAGES: Record<string, string> = {
   CHALLENGE_NOT_FOUND: 'Cette demande n’existe pas ou ne vous est pas adressée.',
   CHALLENGE_NOT_PENDING: 'Cette demande n’est plus en attente : elle a déjà été traitée ou annulée.',
   CHALLENGE_EXPIRED: 'Cette demande a expiré.',
+  CHALLENGE_STILL_PENDING: 'Cette demande est encore en attente : refusez-la avec « Vous n’êtes pas à l’origine de la demande ? ».',
+  CHALLENGE_NOT_REPORTABLE: 'Cette demande a reçu une réponse : elle ne peut plus être signalée.',
+  CHALLENGE_REPORT_TOO_LATE: 'Cette demande est trop ancienne pour être signalée.',
+  CHALLENGE_ALREADY_REPORTED: 'Cette demande a déjà été signalée. Merci.',
   CHALLENGE_WRONG_CODE: 'Ce nombre ne correspond pas à celui de l’écran de connexion : la demande a été annulée par sécurité.',
   PUSH_ENDPOINT_INVALID: 'Les notifications de ce navigateur ne sont pas acceptées.',
 };

@@ -7,7 +7,8 @@ export type RequestOutcome =
   | { kind: 'approved' }
   | { kind: 'refused' }
   | { kind: 'not_me' }
-  | { kind: 'ended'; message: string }
+  /** `reportable`: the request ended unanswered (withdrawn, expired); it may be reported as "not me". */
+  | { kind: 'ended'; message: string; reportable?: string }
   | { kind: 'device_gone'; code: string };
 
 /**
@@ -79,7 +80,8 @@ export function requestScreen(device: StoredDevice, challenge: ChallengeView, do
         return false;
       }
       if (['DEVICE_LOCKED', 'DEVICE_REVOKED', 'DEVICE_UNKNOWN'].includes(error.code)) finish({ kind: 'device_gone', code: error.code });
-      else if (['CHALLENGE_WRONG_CODE', 'CHALLENGE_EXPIRED', 'CHALLENGE_NOT_PENDING', 'CHALLENGE_NOT_FOUND'].includes(error.code)) finish({ kind: 'ended', message: describe(error) });
+      else if (['CHALLENGE_EXPIRED', 'CHALLENGE_NOT_PENDING'].includes(error.code)) finish({ kind: 'ended', message: describe(error), reportable: challenge.id });
+      else if (['CHALLENGE_WRONG_CODE', 'CHALLENGE_NOT_FOUND'].includes(error.code)) finish({ kind: 'ended', message: describe(error) });
       else {
         if (error.code === 'PIN_WRONG') pad.clear();
         message.replaceChildren(alertBox(describe(error)));
@@ -108,7 +110,7 @@ export function requestScreen(device: StoredDevice, challenge: ChallengeView, do
     const left = Math.max(0, challenge.expiresAt - serverNow());
     countdown.textContent = left > 0 ? `Expire dans ${Math.ceil(left / 1000)} s` : 'Demande expirée';
     (bar.firstElementChild as HTMLElement).style.width = `${(100 * left) / total}%`;
-    if (left <= 0) finish({ kind: 'ended', message: describe(new ApiError('CHALLENGE_EXPIRED', 410, '')) });
+    if (left <= 0) finish({ kind: 'ended', message: describe(new ApiError('CHALLENGE_EXPIRED', 410, '')), reportable: challenge.id });
   };
   tick();
   const interval = setInterval(tick, 500);
@@ -138,7 +140,7 @@ export function requestScreen(device: StoredDevice, challenge: ChallengeView, do
     settle(state: string) {
       if (finished || answering) return;
       const text = state === 'approved' ? 'Cette demande a déjà été validée.' : state === 'expired' ? 'Cette demande a expiré.' : 'Cette demande n’est plus en attente : elle a été traitée ou annulée.';
-      finish({ kind: 'ended', message: text });
+      finish({ kind: 'ended', message: text, ...(state === 'cancelled' || state === 'expired' ? { reportable: challenge.id } : {}) });
     },
   };
 }
