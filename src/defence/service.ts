@@ -255,7 +255,7 @@ export class DefenceService {
    * browser, superseded, expired): what a "not me" answer does, once per request. Without it, an
    * attacker who withdraws each push at once would never be reported. The back-off was already
    * counted when the request ended (learn); this puts the professional in attack mode and blocks
-   * the source. The caller checks that the request may be reported (ChallengeService.reportable).
+   * the source. The caller checks that the request may be reported (ChallengeService.reportableFor).
    */
   async reported(challenge: Challenge, deviceId: string): Promise<void> {
     const now = this.#clock.now();
