@@ -25,6 +25,7 @@ import { performance } from 'node:perf_hooks';
 import * as client from 'openid-client';
 import { resumeLogin, freePort, startBrowserLogin, type TestVigie } from '../test/support/harness.ts';
 import { BenchDevices } from './support/devices.ts';
+import { redeemCode } from './support/relying-party.ts';
 import { createSchema, dropSchema, openDatabase } from '../src/store/db.ts';
 import { deleteByPrefix, openRedis } from '../src/store/redis/client.ts';
 import { killAllServers, startServer, type ServerHandle } from './support/processes.ts';
@@ -209,10 +210,7 @@ async function prepare(label: string, servers: Array<ServerHandle<VigieReady>>, 
     // As the page's script does once approved.
     const callback = await resumeLogin(t, login);
     if (!callback.url.href.startsWith(REDIRECT_URI)) throw new Error(`resume ended on ${callback.url.href} (${callback.response.status})`);
-    const tokens = await client.authorizationCodeGrant(t.rp, callback.url, { pkceCodeVerifier: login.verifier, expectedState: login.state, expectedNonce: login.nonce });
-    if (tokens.claims()?.sub !== device.nationalId) throw new Error(`ID token for ${tokens.claims()?.sub}, expected ${device.nationalId}`);
-    const userinfo = await client.fetchUserInfo(t.rp, tokens.access_token, device.nationalId);
-    if (!userinfo.family_name) throw new Error('userinfo without family_name');
+    await redeemCode(t.rp, callback.url, login, device.nationalId);
   };
   return {
     label,

@@ -35,6 +35,7 @@ import type { VigieReady } from './servers/vigie.ts';
 import type { BaselineReady } from './servers/baseline.ts';
 import { measureWindow, percentile } from './support/load.ts';
 import { BenchDevices } from './support/devices.ts';
+import { redeemCode } from './support/relying-party.ts';
 
 // `--nodes N`: several nodes on PostgreSQL + Redis beside one embedded node (bench/cluster.ts).
 if (process.argv.includes('--nodes')) {
@@ -231,7 +232,7 @@ async function startVigie(dataDir: string, profileDir: string | undefined): Prom
       // As the page's script does once approved.
       const callback = await resumeLogin(t, login);
       if (!callback.url.href.startsWith(REDIRECT_URI)) throw new Error(`resume ended on ${callback.url.href} (${callback.response.status})`);
-      await finish(t, callback.url, login, device.nationalId);
+      await redeemCode(t.rp, callback.url, login, device.nationalId);
     };
     return { server, flow: withServerOutput(server, 'Vigie', flow), close: () => devices.close() };
   } catch (error) {
@@ -272,21 +273,13 @@ async function startBaseline(profileDir: string | undefined): Promise<Target> {
       const { url, verifier, state, nonce } = await authorizationRequest(t.rp, { redirect_uri: REDIRECT_URI, scope: 'openid scope_all', acr_values: ACR_EIDAS1 });
       const callback = await follow(jar, url, (u) => u.href.startsWith(REDIRECT_URI));
       if (!callback.url.href.startsWith(REDIRECT_URI)) throw new Error(`authorize ended on ${callback.url.href} (${callback.response.status})`);
-      await finish(t, callback.url, { verifier, state, nonce }, accountId);
+      await redeemCode(t.rp, callback.url, { verifier, state, nonce }, accountId);
     };
     return { server, flow: withServerOutput(server, 'baseline', flow), close: () => {} };
   } catch (error) {
     await server.stop();
     throw error;
   }
-}
-
-/** Same end for both: code → tokens (ID token checked) → userinfo. */
-async function finish(t: Pick<TestVigie, 'rp'>, callbackUrl: URL, login: { verifier: string; state: string; nonce: string }, sub: string) {
-  const tokens = await client.authorizationCodeGrant(t.rp, callbackUrl, { pkceCodeVerifier: login.verifier, expectedState: login.state, expectedNonce: login.nonce });
-  if (tokens.claims()?.sub !== sub) throw new Error(`ID token for ${tokens.claims()?.sub}, expected ${sub}`);
-  const userinfo = await client.fetchUserInfo(t.rp, tokens.access_token, sub);
-  if (!userinfo.family_name) throw new Error('userinfo without family_name');
 }
 
 // ---------------------------------------------------------------- report
