@@ -24,7 +24,9 @@ describe('login on a computer, approved in the e-CPS app of a phone (Chromium)',
   let nextPro = 20;
   before(async () => {
     ensureAppBuilt();
-    t = await startTestVigie({ env: { VIGIE_ACTIVATION_SENDS_PER_IP_PER_HOUR: '1000' } });
+    // Every computer here is 127.0.0.1: the "not me" reports of separate tests must not add up to
+    // a block of that address for everyone (src/defence tests cover global blocks).
+    t = await startTestVigie({ env: { VIGIE_ACTIVATION_SENDS_PER_IP_PER_HOUR: '1000', VIGIE_GLOBAL_BLOCK_REPORTS: '100' } });
     browser = await launchChromium();
     demo = await startDemo(t);
   });
@@ -199,6 +201,40 @@ describe('login on a computer, approved in the e-CPS app of a phone (Chromium)',
     const audit = await t.vigie.audit.list({ subject: nationalId });
     assert.ok(audit.some((e) => e.event === 'defence.not_me' && e.details.challengeId === pending.id && e.details.requestState === 'cancelled'));
     assert.ok((await t.vigie.defence.listBlocks()).some((b) => b.nationalId === nationalId && b.reason === 'not_me'), 'the source is blocked');
+    await computer.context.close();
+    await context.close();
+  });
+
+  it('a notification opened after its request was withdrawn says so and still offers the report', async () => {
+    const { context, app, nationalId } = await phone();
+    await app.close(); // the app is closed: the request only reaches the phone as a notification
+    const computer = await computerLogin(browser, demo, nationalId);
+    const [pending] = await t.vigie.challenges.listPending(nationalId);
+    assert.ok(pending);
+    await computer.page.getByRole('button', { name: 'Annuler et revenir au service' }).click();
+    await computer.page.getByText('La connexion a été refusée ou annulée.').waitFor({ timeout: 10_000 });
+
+    // What the service worker opens on a tap on the notification.
+    const opened = await context.newPage();
+    await opened.goto(`${t.issuer}/app/?demande=${pending.id}`);
+    await opened.getByRole('heading', { name: 'Demande terminée' }).waitFor();
+    await opened.getByText('Cette demande a été annulée depuis l’écran de connexion, avant que vous n’y répondiez.').waitFor();
+    await opened.getByText('Service de santé (démo)').waitFor();
+    await screenshot(opened, 'app-opened-after-withdrawal');
+    await opened.getByRole('button', { name: 'Vous n’êtes pas à l’origine de cette demande ? Signalez-la' }).click();
+    await opened.getByRole('heading', { name: 'Demande signalée' }).waitFor();
+    const audit = await t.vigie.audit.list({ subject: nationalId });
+    assert.ok(audit.some((e) => e.event === 'defence.not_me' && e.details.challengeId === pending.id && e.details.requestState === 'cancelled'));
+
+    // An answered request opened late: how it ended, nothing to report.
+    const again = await computerLogin(browser, demo, nationalId);
+    const [answered] = await t.vigie.challenges.listPending(nationalId);
+    assert.ok(answered);
+    assert.equal((await (await t.activateDevice(nationalId)).deny(answered.id, 'refused')).status, 200, 'refused on another phone');
+    await opened.goto(`${t.issuer}/app/?demande=${answered.id}`);
+    await opened.getByText('Cette demande a déjà été refusée.').waitFor();
+    assert.equal(await opened.getByRole('button', { name: /Signalez-la/ }).count(), 0);
+    await again.context.close();
     await computer.context.close();
     await context.close();
   });

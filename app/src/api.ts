@@ -82,6 +82,14 @@ export interface ChallengeView {
   expiresAt: number;
 }
 
+/** GET /device/v1/challenges/{id}/outcome: a request in any state. */
+export interface ChallengeOutcome extends Pick<ChallengeView, 'id' | 'service' | 'context' | 'createdAt' | 'expiresAt'> {
+  state: 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled' | 'failed';
+  reason: string | null;
+  settledAt: number | null;
+  reportable: boolean;
+}
+
 export interface DeviceView {
   id: string;
   nationalId: string;

@@ -1,11 +1,11 @@
 import './style.css';
-import { ApiError, signedCall, type ChallengeView } from './api.ts';
+import { ApiError, signedCall, type ChallengeOutcome, type ChallengeView } from './api.ts';
 import { clearDevice, clearPendingActivation, getDevice, putDevice, type StoredDevice } from './keystore.ts';
-import { describe } from './messages.ts';
+import { describe, endedRequest } from './messages.ts';
 import { notificationPermission, pushSupported, registerServiceWorker, subscribe, unsubscribe } from './push.ts';
 import { openStream } from './stream.ts';
 import { startActivation } from './screens/activation.ts';
-import { requestScreen, type RequestOutcome } from './screens/request.ts';
+import { requestContext, requestScreen, type RequestOutcome } from './screens/request.ts';
 import { alertBox, formatDate, h, render } from './ui.ts';
 
 /**
@@ -140,8 +140,10 @@ function receive(challenges: ChallengeView[], snapshot: boolean): void {
 }
 
 function showNext(): void {
-  const wanted = state.wanted ? state.queue.get(state.wanted) : undefined;
+  const wantedId = state.wanted;
   state.wanted = null;
+  const wanted = wantedId ? state.queue.get(wantedId) : undefined;
+  if (wantedId && !wanted) return void showEnded(wantedId);
   const next = wanted ?? [...state.queue.values()].sort((a, b) => b.createdAt - a.createdAt)[0];
   if (next) showRequest(next);
   else home();
@@ -158,6 +160,24 @@ function showRequest(challenge: ChallengeView): void {
   state.current = { id: challenge.id, settle: handle.settle };
 }
 
+/**
+ * A notification opened after its request ended: says how it ended, and offers to report it when
+ * it ended unanswered. An attacker often withdraws each request at once; without this screen the
+ * person would only find an empty home screen, with nothing to report.
+ */
+async function showEnded(id: string): Promise<void> {
+  const device = state.device!;
+  let outcome: ChallengeOutcome | undefined;
+  try {
+    outcome = await signedCall<ChallengeOutcome>(device.privateKey, device.deviceId, 'GET', `/device/v1/challenges/${encodeURIComponent(id)}/outcome`);
+  } catch {
+    // Unknown (too old, another professional's) or unreachable: the usual home screen.
+  }
+  if (state.screen !== 'home') return;
+  if (!outcome || outcome.state === 'pending') return showNext();
+  result({ kind: 'ended', message: endedRequest(outcome.state, outcome.reason), context: requestContext(outcome), ...(outcome.reportable ? { reportable: id } : {}) });
+}
+
 // ---- Outcomes -------------------------------------------------------------------------------------
 function result(outcome: RequestOutcome): void {
   state.screen = 'result';
@@ -170,7 +190,8 @@ function result(outcome: RequestOutcome): void {
   if (outcome.kind === 'refused') {
     return render(h('h1', {}, 'Demande refusée'), h('p', { class: 'notice info', role: 'status' }, 'Personne n’a été connecté. Si c’était vous, recommencez la connexion depuis le service.'), next);
   }
-  if (!outcome.reportable) return render(h('h1', {}, 'Demande terminée'), h('p', { class: 'notice info', role: 'status' }, outcome.message), next);
+  const ended = [h('h1', {}, 'Demande terminée'), outcome.context ?? null, h('p', { class: 'notice info', role: 'status' }, outcome.message)];
+  if (!outcome.reportable) return render(...ended, next);
   // Withdrawn or expired before any answer: an attacker may withdraw each request at once, so
   // the person can still say it was not them (the source is then blocked as for "not me").
   const device = state.device!;
@@ -188,7 +209,7 @@ function result(outcome: RequestOutcome): void {
       report.disabled = error instanceof ApiError && error.status < 500 && error.code !== 'NETWORK';
     }
   });
-  render(h('h1', {}, 'Demande terminée'), h('p', { class: 'notice info', role: 'status' }, outcome.message), next, report, status);
+  render(...ended, next, report, status);
 }
 
 function notMe(title = 'Demande refusée et signalée'): void {

@@ -34,6 +34,19 @@ const MESSAGES: Record<string, string> = {
   PUSH_ENDPOINT_INVALID: 'Les notifications de ce navigateur ne sont pas acceptées.',
 };
 
+/** How a request the person did not see in time ended (a notification opened late). */
+export function endedRequest(state: string, reason: string | null): string {
+  if (state === 'cancelled') {
+    return reason === 'superseded'
+      ? 'Cette demande a été remplacée par une demande plus récente, avant que vous n’y répondiez.'
+      : 'Cette demande a été annulée depuis l’écran de connexion, avant que vous n’y répondiez.';
+  }
+  if (state === 'expired') return 'Cette demande a expiré sans réponse.';
+  if (state === 'approved') return 'Cette demande a déjà été validée.';
+  if (state === 'denied') return 'Cette demande a déjà été refusée.';
+  return 'Cette demande a échoué : personne n’a été connecté.';
+}
+
 export function describe(error: unknown): string {
   if (error instanceof ApiError) {
     const base = MESSAGES[error.code] ?? (error.status >= 500 ? 'Le service rencontre un problème. Réessayez dans un instant.' : 'La demande n’a pas abouti.');

@@ -5,6 +5,7 @@ import type { AuditLog } from '../audit/log.ts';
 import { REPORTABLE_FOR_MS, drawCodes, isCodeShaped, type Challenge, type ChallengeMode, type ChallengeState, type Delivery, type DenyReason, type RequestContext } from './challenge.ts';
 import type { ChallengeStore } from './store.ts';
 import { challengeErrors } from './errors.ts';
+import type { VigieError } from '../lib/errors.ts';
 
 export interface StartChallenge {
   nationalId: string | null;
@@ -123,8 +124,7 @@ export class ChallengeService {
 
   /** Loads a challenge that a device of `nationalId` may act on, or explains why not. */
   async pendingFor(id: string, nationalId: string): Promise<Challenge> {
-    const challenge = await this.get(id);
-    if (!challenge || challenge.nationalId !== nationalId) throw challengeErrors.CHALLENGE_NOT_FOUND();
+    const challenge = await this.#addressedTo(id, nationalId);
     if (challenge.state === 'expired') throw challengeErrors.CHALLENGE_EXPIRED();
     if (challenge.state !== 'pending') throw challengeErrors.CHALLENGE_NOT_PENDING();
     return challenge;
@@ -132,12 +132,33 @@ export class ChallengeService {
 
   /** Loads a request that ended unanswered, which a device of `nationalId` may report as "not me". */
   async reportableFor(id: string, nationalId: string): Promise<Challenge> {
+    const challenge = await this.#addressedTo(id, nationalId);
+    const refusal = this.#reportRefusal(challenge);
+    if (refusal) throw refusal;
+    return challenge;
+  }
+
+  /**
+   * Any request addressed to `nationalId`, whatever its state, and whether it may be reported: what
+   * the app shows when a notification is opened after its request ended (an attacker's request is
+   * often withdrawn at once, before the person could answer it).
+   */
+  async outcomeFor(id: string, nationalId: string): Promise<{ challenge: Challenge; reportable: boolean }> {
+    const challenge = await this.#addressedTo(id, nationalId);
+    return { challenge, reportable: this.#reportRefusal(challenge) === undefined };
+  }
+
+  async #addressedTo(id: string, nationalId: string): Promise<Challenge> {
     const challenge = await this.get(id);
     if (!challenge || challenge.nationalId !== nationalId) throw challengeErrors.CHALLENGE_NOT_FOUND();
-    if (challenge.state === 'pending') throw challengeErrors.CHALLENGE_STILL_PENDING();
-    if (challenge.state !== 'cancelled' && challenge.state !== 'expired') throw challengeErrors.CHALLENGE_NOT_REPORTABLE();
-    if (this.#clock.now() - challenge.createdAt > REPORTABLE_FOR_MS) throw challengeErrors.CHALLENGE_REPORT_TOO_LATE();
     return challenge;
+  }
+
+  #reportRefusal(challenge: Challenge): VigieError | undefined {
+    if (challenge.state === 'pending') return challengeErrors.CHALLENGE_STILL_PENDING();
+    if (challenge.state !== 'cancelled' && challenge.state !== 'expired') return challengeErrors.CHALLENGE_NOT_REPORTABLE();
+    if (this.#clock.now() - challenge.createdAt > REPORTABLE_FOR_MS) return challengeErrors.CHALLENGE_REPORT_TOO_LATE();
+    return undefined;
   }
 
   /** The device's answer with the code the user picked or typed. A wrong code fails the challenge. */

@@ -37,6 +37,7 @@ Authenticator simulator (talks to a running provider; key kept in --key, default
   vigie device activate --national-id ID --code CODE --pin PIN [--issuer URL]
   vigie device list                                pending requests
   vigie device show ID
+  vigie device outcome ID                          a request in any state, and whether it may still be reported
   vigie device approve ID --code CODE --pin PIN
   vigie device deny ID [--not-me]
   vigie device report ID                           "not me" for a request withdrawn or expired unanswered
@@ -86,6 +87,7 @@ async function simulatorCommand(action: string | undefined, args: string[], flag
     : action === 'show' && id ? await simulator.show(id)
     : action === 'approve' && id ? await simulator.approve(id, required(flags, 'code'), required(flags, 'pin'))
     : action === 'deny' && id ? await simulator.deny(id, flags['not-me'] ? 'not_me' : 'refused')
+    : action === 'outcome' && id ? await simulator.outcome(id)
     : action === 'report' && id ? await simulator.report(id)
     : undefined;
   if (!result) throw new Error(`Unknown device command. ${HELP}`);

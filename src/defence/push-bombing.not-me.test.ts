@@ -82,10 +82,16 @@ for (const backend of backends) describe(`push bombing: "not me" blocks the sour
     assert.ok(attempt.ok);
     assert.equal(deliveries.of(attempt.challengeId), 'push');
     assert.equal((await device.report(attempt.challengeId)).body.error, 'CHALLENGE_STILL_PENDING', 'a pending request is denied, not reported');
+    assert.deepEqual(pick((await device.outcome(attempt.challengeId)).body), { state: 'pending', reason: null, reportable: false });
     const left = await navigate(attempt.browser, interactionUrl(attempt.challengeUrl, '/abort'), { csrf: attempt.csrf, challenge: attempt.challengeId }, (u) => u.href.startsWith(t.redirectUri));
     assert.equal(left.url.searchParams.get('error'), 'access_denied', 'the attacker withdrew the request');
     assert.equal((await t.vigie.challenges.get(attempt.challengeId))?.state, 'cancelled');
     assert.equal((await device.deny(attempt.challengeId, 'not_me')).body.error, 'CHALLENGE_NOT_PENDING', 'too late to answer…');
+    // What the app reads when the notification is opened after the withdrawal.
+    const ended = await device.outcome(attempt.challengeId);
+    assert.equal(ended.status, 200);
+    assert.deepEqual(pick(ended.body), { state: 'cancelled', reason: 'cancelled', reportable: true });
+    assert.equal(ended.body.service?.name, 'Service de test');
 
     const reported = await device.report(attempt.challengeId);
     assert.equal(reported.status, 200, '…but not to report');
@@ -113,18 +119,23 @@ for (const backend of backends) describe(`push bombing: "not me" blocks the sour
     assert.equal((await device.deny(answered.id, 'refused')).status, 200);
     const refused = await device.report(answered.id);
     assert.deepEqual([refused.status, refused.body.error], [409, 'CHALLENGE_NOT_REPORTABLE'], 'an answered request was answered');
+    assert.deepEqual(pick((await device.outcome(answered.id)).body), { state: 'denied', reason: 'refused', reportable: false });
 
     t.clock.advance(26 * 60 * 60_000);
     const unanswered = await from(browserAt('198.18.51.1'));
     assert.equal(unanswered.delivery, 'push');
     const colleague = await devices.get(colleagues[0]!)!.report(unanswered.id);
     assert.deepEqual([colleague.status, colleague.body.error], [404, 'CHALLENGE_NOT_FOUND'], 'not addressed to this device');
+    const colleagueReads = await devices.get(colleagues[0]!)!.outcome(unanswered.id);
+    assert.deepEqual([colleagueReads.status, colleagueReads.body.error], [404, 'CHALLENGE_NOT_FOUND'], 'nor readable by another professional');
     t.clock.advance(61_000);
     await t.vigie.challenges.expireDue();
     assert.equal((await t.vigie.challenges.get(unanswered.id))?.state, 'expired');
     t.clock.advance(15 * 60_000);
     const late = await device.report(unanswered.id);
     assert.deepEqual([late.status, late.body.error], [410, 'CHALLENGE_REPORT_TOO_LATE']);
+    assert.deepEqual(pick((await device.outcome(unanswered.id)).body), { state: 'expired', reason: null, reportable: false }, 'the app no longer offers it');
+    assert.equal((await device.call('GET', '/challenges/..%2Fme/outcome')).status, 400, 'the id is validated');
     assert.equal((await device.call('POST', '/challenges/..%2Fme/report')).status, 400, 'the id is validated');
     const unsigned = await fetch(`${t.issuer}/device/v1/challenges/${unanswered.id}/report`, { method: 'POST' });
     assert.equal(unsigned.status, 401);
@@ -157,6 +168,8 @@ for (const backend of backends) describe(`push bombing: "not me" blocks the sour
     assert.ok((await t.vigie.audit.list()).some((e) => e.event === 'defence.block_lifted' && e.details.blockId === global.id));
   });
 });
+
+const pick = ({ state, reason, reportable }: { state?: string; reason?: string | null; reportable?: boolean }) => ({ state, reason, reportable });
 
 /** Runs the operator command in this process against the test server's data folder. */
 async function cli(t: TestVigie, args: string[]): Promise<string> {

@@ -194,7 +194,7 @@ for (const backend of backends) {
       assert.equal(response.status, 200);
       const doc = JSON.parse(await response.text()) as { openapi: string; paths: Record<string, unknown> };
       assert.equal(doc.openapi, '3.1.0');
-      assert.deepEqual(Object.keys(doc.paths).sort(), ['/activate', '/activation', '/activation/{flowId}/complete', '/activation/{flowId}/verify', '/attack-summary', '/challenges', '/challenges/{id}', '/challenges/{id}/approve', '/challenges/{id}/deny', '/challenges/{id}/report', '/me', '/notification-settings', '/push/key', '/push/subscription', '/stream']);
+      assert.deepEqual(Object.keys(doc.paths).sort(), ['/activate', '/activation', '/activation/{flowId}/complete', '/activation/{flowId}/verify', '/attack-summary', '/challenges', '/challenges/{id}', '/challenges/{id}/approve', '/challenges/{id}/deny', '/challenges/{id}/outcome', '/challenges/{id}/report', '/me', '/notification-settings', '/push/key', '/push/subscription', '/stream']);
     });
   });
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { activateBody, activationCompleteBody, activationStartBody, activationVerifyBody, activationView, approveBody, challengeView, denyBody, deviceView, errorView, pushKeyView, pushSubscriptionBody } from './schemas.ts';
+import { activateBody, activationCompleteBody, activationStartBody, activationVerifyBody, activationView, approveBody, challengeOutcomeView, challengeView, denyBody, deviceView, errorView, pushKeyView, pushSubscriptionBody } from './schemas.ts';
 import { HEADERS, SIGNATURE_VERSION, ACTIVATION_DEVICE_ID } from './signature.ts';
 import { attackSummaryView, notificationSettingsBody, notificationSettingsView } from '../defence/schemas.ts';
 
@@ -40,6 +40,9 @@ export function deviceOpenApi(issuer: string) {
       },
       '/challenges/{id}': {
         get: { summary: 'One pending request with its context and candidate codes', security: signed, parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'The request', content: json(challengeView) }, '4XX': errors } },
+      },
+      '/challenges/{id}/outcome': {
+        get: { summary: 'Any request addressed to this professional, pending or ended, and whether it may still be reported (what the app shows when a notification is opened after its request was withdrawn or expired)', security: signed, parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'The request and how it ended', content: json(challengeOutcomeView) }, '4XX': errors } },
       },
       '/challenges/{id}/approve': {
         post: { summary: 'Approve with the code shown on the login page and the PIN', security: signed, requestBody: { required: true, content: json(approveBody) }, responses: { '200': { description: 'Approved', content: json(z.object({ state: z.literal('approved') })) }, '4XX': errors } },

@@ -44,6 +44,11 @@ export function viewChallenge(c: Challenge) {
   };
 }
 
+export function viewOutcome({ challenge: c, reportable }: { challenge: Challenge; reportable: boolean }) {
+  const { id, service, context, createdAt, expiresAt } = viewChallenge(c);
+  return { id, service, context, createdAt, expiresAt, state: c.state, reason: c.reason, settledAt: c.settledAt, reportable };
+}
+
 /**
  * What every device protocol plugin installs in its own context: JSON bodies kept as the exact
  * bytes received (signatures cover them) and capped at BODY_LIMIT, no caching, and the server's
@@ -106,6 +111,12 @@ export async function deviceRoutes(app: FastifyInstance, deps: DeviceRoutesDeps)
     const device = await authenticated(request);
     const { id } = parse(challengeIdParams, request.params);
     return viewChallenge(await challenges.pendingFor(id, device.nationalId));
+  });
+
+  app.get('/device/v1/challenges/:id/outcome', async (request) => {
+    const device = await authenticated(request);
+    const { id } = parse(challengeIdParams, request.params);
+    return viewOutcome(await challenges.outcomeFor(id, device.nationalId));
   });
 
   app.post('/device/v1/challenges/:id/approve', async (request) => {

@@ -1,5 +1,6 @@
 import { createECDH } from 'node:crypto';
 import { z } from 'zod';
+import { CHALLENGE_STATES } from '../challenge/challenge.ts';
 
 /** Request and response bodies of the device protocol; the OpenAPI document is generated from these. */
 export const publicJwk = z.object({
@@ -47,6 +48,13 @@ export const challengeView = z.object({
   delivery: z.enum(['push', 'silent', 'none']),
   createdAt: z.number(),
   expiresAt: z.number(),
+});
+
+export const challengeOutcomeView = challengeView.omit({ mode: true, candidates: true, delivery: true }).extend({
+  state: z.enum(CHALLENGE_STATES),
+  reason: z.string().nullable().describe('why it ended: cancelled (withdrawn by its browser), superseded, refused, not_me, wrong_code, device_locked…'),
+  settledAt: z.number().nullable(),
+  reportable: z.boolean().describe('it ended unanswered less than 15 minutes ago: POST /challenges/{id}/report may report it as "not me"'),
 });
 
 export const errorView = z.object({ error: z.string(), message: z.string() });

@@ -171,6 +171,11 @@ export class DeviceSimulator {
     return this.call<{ state?: string; error?: string; message?: string }>('POST', `/challenges/${encodeURIComponent(id)}/approve`, { code, pin });
   }
 
+  /** A request in any state, and whether it may still be reported. */
+  outcome(id: string) {
+    return this.call<{ id?: string; state?: string; reason?: string | null; reportable?: boolean; service?: { name: string }; error?: string; message?: string }>('GET', `/challenges/${encodeURIComponent(id)}/outcome`);
+  }
+
   /** "Not me" for a request that ended unanswered (withdrawn, superseded, expired). */
   report(id: string) {
     return this.call<{ id?: string; state?: string; reported?: boolean; error?: string; message?: string }>('POST', `/challenges/${encodeURIComponent(id)}/report`);

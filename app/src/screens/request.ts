@@ -8,7 +8,7 @@ export type RequestOutcome =
   | { kind: 'refused' }
   | { kind: 'not_me' }
   /** `reportable`: the request ended unanswered (withdrawn, expired); it may be reported as "not me". */
-  | { kind: 'ended'; message: string; reportable?: string }
+  | { kind: 'ended'; message: string; reportable?: string; context?: HTMLElement }
   | { kind: 'device_gone'; code: string };
 
 /**
@@ -116,12 +116,7 @@ export function requestScreen(device: StoredDevice, challenge: ChallengeView, do
   const interval = setInterval(tick, 500);
   whenLeaving(() => clearInterval(interval));
 
-  const context = h('dl', { class: 'context' },
-    h('dt', {}, 'Service'), h('dd', { class: 'service-name' }, challenge.service.name),
-    h('dt', {}, 'Lieu'), h('dd', {}, challenge.context.place ?? 'Non déterminé'),
-    h('dt', {}, 'Navigateur'), h('dd', {}, challenge.context.browser),
-    h('dt', {}, 'Heure'), h('dd', {}, formatTime(challenge.createdAt)),
-  );
+  const context = requestContext(challenge);
 
   render(
     h('h1', {}, 'Demande de connexion'),
@@ -143,4 +138,14 @@ export function requestScreen(device: StoredDevice, challenge: ChallengeView, do
       finish({ kind: 'ended', message: text, ...(state === 'cancelled' || state === 'expired' ? { reportable: challenge.id } : {}) });
     },
   };
+}
+
+/** Who asked, from where, with which browser, when: the same lines wherever a request is shown. */
+export function requestContext(challenge: Pick<ChallengeView, 'service' | 'context' | 'createdAt'>): HTMLElement {
+  return h('dl', { class: 'context' },
+    h('dt', {}, 'Service'), h('dd', { class: 'service-name' }, challenge.service.name),
+    h('dt', {}, 'Lieu'), h('dd', {}, challenge.context.place ?? 'Non déterminé'),
+    h('dt', {}, 'Navigateur'), h('dd', {}, challenge.context.browser),
+    h('dt', {}, 'Heure'), h('dd', {}, formatTime(challenge.createdAt)),
+  );
 }
