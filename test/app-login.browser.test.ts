@@ -230,6 +230,9 @@ describe('login on a computer, approved in the e-CPS app of a phone (Chromium)',
     const again = await computerLogin(browser, demo, nationalId);
     const [answered] = await t.vigie.challenges.listPending(nationalId);
     assert.ok(answered);
+    await opened.goto(`${t.issuer}/app/?demande=${pending.id}`);
+    await opened.getByRole('heading', { name: 'Demande de connexion' }).waitFor();
+    assert.equal(await opened.getByRole('heading', { name: 'Demande terminée' }).count(), 0, 'a pending request comes before an ended one');
     assert.equal((await (await t.activateDevice(nationalId)).deny(answered.id, 'refused')).status, 200, 'refused on another phone');
     await opened.goto(`${t.issuer}/app/?demande=${answered.id}`);
     await opened.getByText('Cette demande a déjà été refusée.').waitFor();

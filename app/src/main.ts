@@ -143,7 +143,9 @@ function showNext(): void {
   const wantedId = state.wanted;
   state.wanted = null;
   const wanted = wantedId ? state.queue.get(wantedId) : undefined;
-  if (wantedId && !wanted) return void showEnded(wantedId);
+  // A pending request comes first: it is what the person came for (often the one that replaced
+  // the ended one), and a "not me" answer to it blocks its source all the same.
+  if (wantedId && !wanted && state.queue.size === 0) return void showEnded(wantedId);
   const next = wanted ?? [...state.queue.values()].sort((a, b) => b.createdAt - a.createdAt)[0];
   if (next) showRequest(next);
   else home();
