@@ -8,6 +8,7 @@ import { startTestVigie, startBrowserLogin, type TestVigie } from './support/har
 import { startPushReceiver, type PushReceiver } from './support/push-receiver.ts';
 import { signRequest } from '../src/device/signature.ts';
 import type { DeviceSimulator } from '../src/device/simulator.ts';
+import { MAX_STREAMS_PER_DEVICE } from '../src/push/hub.ts';
 
 /** A challenge created as the login page does once the defences chose to notify (they are tested on their own). */
 function pushChallenge(t: TestVigie, nationalId: string, delivery: 'push' | 'silent' = 'push') {
@@ -122,6 +123,36 @@ describe('Web Push delivery (RFC 8030 / 8291 / 8292)', () => {
     const stream = await revoked.call<{ error: string }>('GET', '/stream');
     assert.equal(stream.status, 403);
     assert.equal(stream.body.error, 'DEVICE_REVOKED');
+  });
+
+  it('a device holds at most MAX_STREAMS_PER_DEVICE streams on a node: one more closes its oldest', { timeout: 15_000 }, async () => {
+    const hub = t.vigie.authenticator.hub;
+    const baseline = hub.streamCount();
+    const ready = () => {
+      let resolve = () => {};
+      const seen = new Promise<void>((r) => (resolve = r));
+      return { seen, onEvent: (event: string) => void (event === 'pending' && resolve()) };
+    };
+    const streams = [];
+    for (let i = 0; i <= MAX_STREAMS_PER_DEVICE; i += 1) {
+      const r = ready();
+      streams.push(await device.watch(r.onEvent));
+      await r.seen;
+    }
+    await streams[0]!.closed; // ended by the server, not by us
+    assert.equal(hub.streamCount(), baseline + MAX_STREAMS_PER_DEVICE);
+    const other = await t.activateDevice(device.state.nationalId!, '8642');
+    const r = ready();
+    const otherStream = await other.watch(r.onEvent);
+    await r.seen;
+    assert.equal(hub.streamCount(), baseline + MAX_STREAMS_PER_DEVICE + 1, 'per device, not per professional');
+    for (const s of [...streams.slice(1), otherStream]) {
+      s.close();
+      await s.closed;
+    }
+    for (let i = 0; i < 50 && hub.streamCount() !== baseline; i += 1) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(hub.streamCount(), baseline, 'streams the devices closed are detached');
+    assert.equal((await other.call('DELETE', '/me')).status, 204);
   });
 
   it('a stream left open by a device revoked meanwhile gets no more requests: it is closed', async () => {

@@ -17,6 +17,12 @@ export interface DeviceStream {
 }
 
 const DELIVERY_RETENTION_MS = 24 * 3600_000;
+/**
+ * Streams one device may hold open on a node. The app keeps one; a reconnect loop (an app bug, a
+ * network that drops connections without the server seeing them end) must not pile up sockets and
+ * heartbeat reads on the node: past this, the oldest stream of the device is closed.
+ */
+export const MAX_STREAMS_PER_DEVICE = 3;
 
 /**
  * Live delivery of push challenges, fed by the event bus:
@@ -68,6 +74,9 @@ export class DeliveryHub {
   /** Registers an open stream; the returned function detaches it. */
   attach(stream: DeviceStream): () => void {
     const set = this.#streams.get(stream.nationalId) ?? new Set<DeviceStream>();
+    // Insertion order: the first ones found are the oldest.
+    const same = [...set].filter((s) => s.deviceId === stream.deviceId);
+    for (const oldest of same.slice(0, Math.max(0, same.length - MAX_STREAMS_PER_DEVICE + 1))) oldest.close();
     set.add(stream);
     this.#streams.set(stream.nationalId, set);
     return () => {

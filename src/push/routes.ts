@@ -95,6 +95,9 @@ export async function pushRoutes(app: FastifyInstance, deps: PushRoutesDeps): Pr
       if (!closed) res.write(': keep-alive\n\n');
     }, heartbeatMs);
     const limit = setTimeout(close, maxStreamMs);
-    request.raw.on('close', close);
+    // The response's 'close' is the connection's end; it may have come while the device was being
+    // authenticated, before anyone listened for it.
+    res.on('close', close);
+    if (res.destroyed || request.raw.socket.destroyed) close();
   });
 }
