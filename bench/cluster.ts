@@ -23,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import * as client from 'openid-client';
+import pg from 'pg';
 import { resumeLogin, freePort, startBrowserLogin, type TestVigie } from '../test/support/harness.ts';
 import { BenchDevices } from './support/devices.ts';
 import { redeemCode } from './support/relying-party.ts';
@@ -130,6 +131,9 @@ interface RunResult {
   /** CPU of the machine's PostgreSQL and Redis over the window (whoever uses them), in cores. */
   postgresCores: number;
   redisCores: number;
+  /** Transactions PostgreSQL committed in the bench's database (each autocommit statement is one) and commands Redis ran, over the window. */
+  postgresTransactions: number;
+  redisCommands: number;
 }
 
 
@@ -155,6 +159,17 @@ function serviceCpu(): { postgres: number; redis: number } {
   return total;
 }
 
+/**
+ * Round trips to the shared services, the cluster's main cost on a small machine: each one is a
+ * network exchange and a wake-up of another process. Counted by the services themselves.
+ */
+const counters = { postgres: new pg.Pool({ connectionString: DATABASE_URL, max: 1 }), redis: await openRedis(REDIS_URL) };
+async function serviceRoundTrips(): Promise<{ postgres: number; redis: number }> {
+  const { rows } = await counters.postgres.query<{ n: string }>('select xact_commit as n from pg_stat_database where datname = current_database()');
+  const info = await counters.redis.client.info('stats');
+  return { postgres: Number(rows[0]?.n ?? 0), redis: Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? 0) };
+}
+
 async function cpuOf(servers: Array<ServerHandle<unknown>>): Promise<number> {
   return (await Promise.all(servers.map((s) => s.stats()))).reduce((sum, s) => sum + s.cpuMicros, 0);
 }
@@ -163,7 +178,7 @@ async function measure(servers: Array<ServerHandle<unknown>>, flow: (worker: num
   routes.times.clear();
   const { flows, errors, firstError, latencies, opened: before, closed: after } = await measureWindow(CONCURRENCY, WARMUP_MS, DURATION_MS, flow, async (phase) => {
     routes.recording = phase === 'open';
-    return { server: await cpuOf(servers), load: process.cpuUsage(), services: serviceCpu() };
+    return { server: await cpuOf(servers), load: process.cpuUsage(), services: serviceCpu(), roundTrips: await serviceRoundTrips() };
   });
   if (process.env.BENCH_ROUTES) {
     for (const [route, list] of [...routes.times].sort((x, y) => y[1].reduce((a, b) => a + b, 0) - x[1].reduce((a, b) => a + b, 0))) {
@@ -182,6 +197,8 @@ async function measure(servers: Array<ServerHandle<unknown>>, flow: (worker: num
     loadCores: (after.load.user + after.load.system - before.load.user - before.load.system) / 1e3 / DURATION_MS,
     postgresCores: (after.services.postgres - before.services.postgres) / 1e3 / DURATION_MS,
     redisCores: (after.services.redis - before.services.redis) / 1e3 / DURATION_MS,
+    postgresTransactions: after.roundTrips.postgres - before.roundTrips.postgres,
+    redisCommands: after.roundTrips.redis - before.roundTrips.redis,
   };
 }
 
@@ -331,6 +348,8 @@ try {
   // CPU per flow, the basis of sizing (docs/deployment.md): less sensitive to a busy machine than flows/s.
   const perFlow = (cores: number, flows: number) => ((cores * 1000) / flows).toFixed(1);
   console.log(`\nBest rounds. CPU per login flow: ${NODES} nodes — Vigie ${perFlow(s.serverCores, s.flowsPerSecond)} ms, PostgreSQL ${perFlow(s.postgresCores, s.flowsPerSecond)} ms, Redis ${perFlow(s.redisCores, s.flowsPerSecond)} ms, load generator ${perFlow(s.loadCores, s.flowsPerSecond)} ms; single node — Vigie ${perFlow(one.serverCores, one.flowsPerSecond)} ms, load generator ${perFlow(one.loadCores, one.flowsPerSecond)} ms`);
+  // The snapshots' own queries (one transaction, one INFO each) are left in: two per window.
+  console.log(`Round trips per login flow, ${NODES} nodes: PostgreSQL ${(s.postgresTransactions / s.flows).toFixed(1)} transactions, Redis ${(s.redisCommands / s.flows).toFixed(1)} commands`);
   const rss = await Promise.all(targets.flatMap((t) => t.servers.map((server) => server.stats())));
   console.log(`Peak RSS per process: ${rss.map((r) => `${Math.round(r.peakRss / 2 ** 20)} MB`).join(', ')} (single node first)`);
   console.log(`RESULT cluster nodes=${NODES} flows_per_s=${s.flowsPerSecond.toFixed(2)} p99_ms=${s.p99.toFixed(2)} single_node_flows_per_s=${one.flowsPerSecond.toFixed(2)} ratio=${(s.flowsPerSecond / one.flowsPerSecond).toFixed(2)}`);
@@ -339,6 +358,8 @@ try {
   console.error(error instanceof Error ? (error.stack ?? error.message) : error);
 } finally {
   for (const target of targets) await target.close().catch(() => {});
+  await counters.postgres.end();
+  await counters.redis.close();
   killAllServers();
 }
 process.exit(failed ? 1 : 0);
