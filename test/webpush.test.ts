@@ -96,7 +96,7 @@ describe('Web Push delivery (RFC 8030 / 8291 / 8292)', () => {
     await t.vigie.authenticator.hub.drain();
     assert.equal(receiver.received.length, before, 'no push to a device whose app is open');
     await denyAll(device);
-    assert.deepEqual((await next('settled')).data, { id: challenge.id, state: 'denied' });
+    assert.deepEqual((await next('settled')).data, { id: challenge.id, state: 'denied', reason: 'refused' });
     stream.close();
     await stream.closed;
   });

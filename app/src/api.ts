@@ -82,6 +82,11 @@ export interface ChallengeView {
   expiresAt: number;
 }
 
+/** Ended unanswered, so it may be reported as "not me" (the server has the last word). A superseded request is not: the newer one from the same browser is answered or reported instead. */
+export function isReportable(state: string, reason: string | null): boolean {
+  return state === 'expired' || (state === 'cancelled' && reason !== 'superseded');
+}
+
 /** GET /device/v1/challenges/{id}/outcome: a request in any state. */
 export interface ChallengeOutcome extends Pick<ChallengeView, 'id' | 'service' | 'context' | 'createdAt' | 'expiresAt'> {
   state: 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled' | 'failed';

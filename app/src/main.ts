@@ -15,7 +15,7 @@ import { alertBox, formatDate, h, render } from './ui.ts';
 const state: {
   device: StoredDevice | null;
   queue: Map<string, ChallengeView>;
-  current: { id: string; settle(state: string): void } | null;
+  current: { id: string; settle(state: string, reason: string | null): void } | null;
   stream: { close(): void } | null;
   screen: 'welcome' | 'activation' | 'home' | 'request' | 'result';
   wanted: string | null;
@@ -103,9 +103,9 @@ function startLive(): void {
     onConnection: (connected) => setNet(connected ? 'En direct' : 'Hors ligne — nouvelle tentative…', connected ? 'live' : 'off'),
     onPending: (list) => receive(list, true),
     onChallenge: (challenge) => receive([challenge], false),
-    onSettled: ({ id, state: settled }) => {
+    onSettled: ({ id, state: settled, reason }) => {
       state.queue.delete(id);
-      if (state.current?.id === id) state.current.settle(settled);
+      if (state.current?.id === id) state.current.settle(settled, reason ?? null);
       else if (state.screen === 'home') home();
     },
     onDeviceGone: (code) => deviceGone(code),

@@ -28,6 +28,7 @@ const MESSAGES: Record<string, string> = {
   CHALLENGE_EXPIRED: 'Cette demande a expiré.',
   CHALLENGE_STILL_PENDING: 'Cette demande est encore en attente : refusez-la avec « Vous n’êtes pas à l’origine de la demande ? ».',
   CHALLENGE_NOT_REPORTABLE: 'Cette demande a reçu une réponse : elle ne peut plus être signalée.',
+  CHALLENGE_SUPERSEDED: 'Cette demande a été remplacée par une demande plus récente du même navigateur : c’est à celle-ci qu’il faut répondre.',
   CHALLENGE_REPORT_TOO_LATE: 'Cette demande est trop ancienne pour être signalée.',
   CHALLENGE_ALREADY_REPORTED: 'Cette demande a déjà été signalée. Merci.',
   CHALLENGE_WRONG_CODE: 'Ce nombre ne correspond pas à celui de l’écran de connexion : la demande a été annulée par sécurité.',
@@ -37,9 +38,7 @@ const MESSAGES: Record<string, string> = {
 /** How a request the person did not see in time ended (a notification opened late). */
 export function endedRequest(state: string, reason: string | null): string {
   if (state === 'cancelled') {
-    return reason === 'superseded'
-      ? 'Cette demande a été remplacée par une demande plus récente, avant que vous n’y répondiez.'
-      : 'Cette demande a été annulée depuis l’écran de connexion, avant que vous n’y répondiez.';
+    return reason === 'superseded' ? MESSAGES.CHALLENGE_SUPERSEDED! : 'Cette demande a été annulée depuis l’écran de connexion, avant que vous n’y répondiez.';
   }
   if (state === 'expired') return 'Cette demande a expiré sans réponse.';
   if (state === 'approved') return 'Cette demande a déjà été validée.';

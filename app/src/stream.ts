@@ -4,7 +4,7 @@ import type { StoredDevice } from './keystore.ts';
 export interface StreamHandlers {
   onPending(challenges: ChallengeView[]): void;
   onChallenge(challenge: ChallengeView): void;
-  onSettled(event: { id: string; state: string }): void;
+  onSettled(event: { id: string; state: string; reason?: string | null }): void;
   /** The device is no longer usable (revoked, locked, unknown): the stream stops for good. */
   onDeviceGone(code: string): void;
   onConnection(connected: boolean): void;
@@ -29,7 +29,7 @@ export function openStream(device: StoredDevice, handlers: StreamHandlers): { cl
     if (event === 'ready') failures = 0;
     else if (event === 'pending') handlers.onPending((payload as { challenges: ChallengeView[] }).challenges);
     else if (event === 'challenge') handlers.onChallenge(payload as ChallengeView);
-    else if (event === 'settled') handlers.onSettled(payload as { id: string; state: string });
+    else if (event === 'settled') handlers.onSettled(payload as { id: string; state: string; reason?: string | null });
     else if (event === 'revoked') {
       stopped = true;
       handlers.onDeviceGone((payload as { state: string }).state === 'locked' ? 'DEVICE_LOCKED' : 'DEVICE_REVOKED');

@@ -19,7 +19,7 @@ export const TRANSITIONS: Readonly<Record<ChallengeState, readonly ChallengeStat
 };
 
 /**
- * How long after its creation a request that ended unanswered (withdrawn, superseded, expired)
+ * How long after its creation a request that ended unanswered (withdrawn by its browser, expired)
  * may still be reported as "not me" from the app. Redis keeps settled requests at least this long.
  */
 export const REPORTABLE_FOR_MS = 15 * 60_000;

@@ -157,6 +157,9 @@ export class ChallengeService {
   #reportRefusal(challenge: Challenge): VigieError | undefined {
     if (challenge.state === 'pending') return challengeErrors.CHALLENGE_STILL_PENDING();
     if (challenge.state !== 'cancelled' && challenge.state !== 'expired') return challengeErrors.CHALLENGE_NOT_REPORTABLE();
+    // Its browser made a newer request, which ends in an answer or a report of its own (same
+    // source). Were that one approved, this one was the person's own: reporting it would block them.
+    if (challenge.reason === 'superseded') return challengeErrors.CHALLENGE_SUPERSEDED();
     if (this.#clock.now() - challenge.createdAt > REPORTABLE_FOR_MS) return challengeErrors.CHALLENGE_REPORT_TOO_LATE();
     return undefined;
   }
@@ -244,7 +247,7 @@ export class ChallengeService {
       const approved: Challenge = { ...challenge, state: 'approved', deviceId: how.deviceId ?? null, settledAt: this.#clock.now() };
       for (const handler of this.#approvalHandlers) await handler(approved);
     }
-    await this.#bus.publish('challenge.settled', { challengeId: challenge.id, state: to, nationalId: challenge.nationalId });
+    await this.#bus.publish('challenge.settled', { challengeId: challenge.id, state: to, nationalId: challenge.nationalId, reason: how.reason ?? null });
     await this.#notify({ challenge, to, reason: how.reason ?? null, deviceId: how.deviceId ?? null });
   }
 

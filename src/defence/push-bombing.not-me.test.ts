@@ -120,6 +120,16 @@ for (const backend of backends) describe(`push bombing: "not me" blocks the sour
     const refused = await device.report(answered.id);
     assert.deepEqual([refused.status, refused.body.error], [409, 'CHALLENGE_NOT_REPORTABLE'], 'an answered request was answered');
     assert.deepEqual(pick((await device.outcome(answered.id)).body), { state: 'denied', reason: 'refused', reportable: false });
+    // Superseded by a newer request of the same browser: that one is answered or reported instead
+    // (were it approved, this one was the person's own double submit).
+    const browser = browserAt('198.18.50.2');
+    const first = await attemptLogin(t.rp, t.redirectUri, browser, DEMO_PRO.nationalId);
+    const second = await attemptLogin(t.rp, t.redirectUri, browser, DEMO_PRO.nationalId);
+    assert.ok(first.ok && second.ok);
+    assert.deepEqual(pick((await device.outcome(first.challengeId)).body), { state: 'cancelled', reason: 'superseded', reportable: false });
+    const superseded = await device.report(first.challengeId);
+    assert.deepEqual([superseded.status, superseded.body.error], [409, 'CHALLENGE_SUPERSEDED']);
+    assert.equal((await device.deny(second.challengeId, 'refused')).status, 200);
 
     t.clock.advance(26 * 60 * 60_000);
     const unanswered = await from(browserAt('198.18.51.1'));

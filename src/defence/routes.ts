@@ -35,7 +35,7 @@ export async function defenceRoutes(app: FastifyInstance, deps: DefenceRoutesDep
   });
 
   // "Not me" for a request that ended before it could be answered (withdrawn by its browser,
-  // superseded, expired): blocks its source as a "not me" answer would have.
+  // expired): blocks its source as a "not me" answer would have.
   app.post('/device/v1/challenges/:id/report', async (request) => {
     const device = await authenticated(request);
     const { id } = parse(challengeIdParams, request.params);

@@ -252,7 +252,7 @@ export class DefenceService {
 
   /**
    * "Not me" on a request that ended before the professional could answer it (withdrawn by its
-   * browser, superseded, expired): what a "not me" answer does, once per request. Without it, an
+   * browser, or expired): what a "not me" answer does, once per request. Without it, an
    * attacker who withdraws each push at once would never be reported. The back-off was already
    * counted when the request ended (learn); this puts the professional in attack mode and blocks
    * the source. The caller checks that the request may be reported (ChallengeService.reportableFor).

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 
 export interface EventMap {
   'challenge.created': { challengeId: string; nationalId: string | null; delivery: string };
-  'challenge.settled': { challengeId: string; state: string; nationalId: string | null };
+  'challenge.settled': { challengeId: string; state: string; nationalId: string | null; reason?: string | null };
   /** Local only: events may have been missed (the Redis bus reconnected); waiters re-read their state. */
   'bus.resync': Record<string, never>;
 }

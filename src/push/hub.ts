@@ -146,6 +146,6 @@ export class DeliveryHub {
 
   #onSettled(event: EventMap['challenge.settled']): void {
     if (!event.nationalId) return;
-    for (const stream of this.#streams.get(event.nationalId) ?? []) stream.send('settled', { id: event.challengeId, state: event.state });
+    for (const stream of this.#streams.get(event.nationalId) ?? []) stream.send('settled', { id: event.challengeId, state: event.state, reason: event.reason ?? null });
   }
 }

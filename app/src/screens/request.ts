@@ -1,6 +1,6 @@
-import { ApiError, serverNow, signedCall, type ChallengeView } from '../api.ts';
+import { ApiError, isReportable, serverNow, signedCall, type ChallengeView } from '../api.ts';
 import type { StoredDevice } from '../keystore.ts';
-import { describe } from '../messages.ts';
+import { describe, endedRequest } from '../messages.ts';
 import { alertBox, codeInput, digitsOf, formatTime, h, pinPad, render, whenLeaving } from '../ui.ts';
 
 export type RequestOutcome =
@@ -17,7 +17,7 @@ export type RequestOutcome =
  * focused in advance; Enter submits nothing; "Accepter" stays disabled until a number and four
  * digits are entered, so a reflex tap cannot approve.
  */
-export function requestScreen(device: StoredDevice, challenge: ChallengeView, done: (outcome: RequestOutcome) => void): { settle(state: string): void } {
+export function requestScreen(device: StoredDevice, challenge: ChallengeView, done: (outcome: RequestOutcome) => void): { settle(state: string, reason: string | null): void } {
   let finished = false;
   // While our own answer is on its way, the stream's "settled" echo of it must not win the race.
   let answering = false;
@@ -132,10 +132,10 @@ export function requestScreen(device: StoredDevice, challenge: ChallengeView, do
   );
 
   return {
-    settle(state: string) {
+    settle(state: string, reason: string | null) {
       if (finished || answering) return;
-      const text = state === 'approved' ? 'Cette demande a déjà été validée.' : state === 'expired' ? 'Cette demande a expiré.' : 'Cette demande n’est plus en attente : elle a été traitée ou annulée.';
-      finish({ kind: 'ended', message: text, ...(state === 'cancelled' || state === 'expired' ? { reportable: challenge.id } : {}) });
+      const text = state === 'approved' ? 'Cette demande a déjà été validée.' : state === 'expired' ? 'Cette demande a expiré.' : reason === 'superseded' ? endedRequest(state, reason) : 'Cette demande n’est plus en attente : elle a été traitée ou annulée.';
+      finish({ kind: 'ended', message: text, ...(isReportable(state, reason) ? { reportable: challenge.id } : {}) });
     },
   };
 }
