@@ -78,7 +78,7 @@ describe('ChallengeService', () => {
     const after = await service.get(c.id);
     assert.equal(after?.state, 'approved');
     assert.equal(after?.deviceId, 'device-1');
-    assert.deepEqual(settled, [{ challengeId: c.id, state: 'approved', nationalId: PRO }]);
+    assert.deepEqual(settled, [{ challengeId: c.id, state: 'approved', nationalId: PRO, reason: null }]);
     assert.equal((await audit.list()).at(-1)?.event, 'challenge.approved');
     assert.equal(await service.consume(c.id), true);
     assert.equal(await service.consume(c.id), false);
@@ -97,7 +97,7 @@ describe('ChallengeService', () => {
     const after = await service.get(c.id);
     assert.equal(after?.state, 'failed');
     assert.equal(after?.reason, 'wrong_code');
-    assert.deepEqual(settled, [{ challengeId: c.id, state: 'failed', nationalId: PRO }]);
+    assert.deepEqual(settled, [{ challengeId: c.id, state: 'failed', nationalId: PRO, reason: 'wrong_code' }]);
     await assert.rejects(service.approve(c, 'device-1', c.displayCode), isCode('CHALLENGE_NOT_PENDING'));
     await assert.rejects(service.pendingFor(c.id, PRO), isCode('CHALLENGE_NOT_PENDING'));
     assert.equal(await service.consume(c.id), false);
