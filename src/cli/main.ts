@@ -10,6 +10,7 @@ import { DeviceSimulator } from '../device/simulator.ts';
 import { VigieError } from '../lib/errors.ts';
 import { SqlOutboxStore } from '../notify/outbox.ts';
 import type { ClientInput } from '../oidc/clients.ts';
+import type { DefenceStatus } from '../defence/service.ts';
 
 const HELP = `vigie — operator and simulator commands (run through npm: \`npx vigie …\`)
 
@@ -27,6 +28,8 @@ Operator (uses the configured storage: VIGIE_DATA_DIR or DATABASE_URL):
   vigie audit verify [--expect SEQ:HASH]           check the audit log's hash chain (and a head recorded earlier)
   vigie audit head                                 print SEQ:HASH of the last entry, to record outside the database
   vigie audit list [--subject NATIONAL_ID]
+  vigie defence status [--minutes M]               during an attack: decisions, most requested professionals, busiest
+                                                   sources, who is held, blocks (default: the last 60 minutes)
   vigie blocks list [--all]                        push-bombing blocks in force (--all: lifted and ended ones too)
   vigie blocks lift ID                             lift a block
   vigie blocks add --ip ADDRESS [--hours H]        block the address's /24 (/56) for every professional (default 24 h)
@@ -107,7 +110,7 @@ export async function run(argv: string[]): Promise<number> {
       'national-id': { type: 'string' }, code: { type: 'string' }, pin: { type: 'string' }, issuer: { type: 'string' },
       key: { type: 'string' }, 'not-me': { type: 'boolean' },
       all: { type: 'boolean' }, ip: { type: 'string' }, hours: { type: 'string' },
-      channel: { type: 'string' }, to: { type: 'string' }, limit: { type: 'string' }, expect: { type: 'string' },
+      channel: { type: 'string' }, to: { type: 'string' }, limit: { type: 'string' }, expect: { type: 'string' }, minutes: { type: 'string' },
     },
   });
   const [group, action, ...rest] = positionals;
@@ -213,6 +216,13 @@ export async function run(argv: string[]): Promise<number> {
         print(result.ok ? `Audit chain intact: ${result.entries} entries.` : `Audit chain BROKEN at entry ${result.brokenAt}: ${result.reason} (${result.entries} entries verified before it).`);
         return result.ok ? 0 : 2;
       });
+    case 'defence status':
+      return withVigie(async (v) => {
+        const minutes = Number(flag(flags, 'minutes') ?? 60);
+        if (!Number.isInteger(minutes) || minutes < 1 || minutes > 7 * 24 * 60) throw new Error('--minutes must be a whole number of minutes, up to a week');
+        print(statusReport(await v.defence.status(minutes), minutes));
+        return 0;
+      });
     case 'blocks list':
       return withVigie(async (v) => {
         const blocks = await v.defence.listBlocks({ includeInactive: Boolean(flags.all) });
@@ -251,6 +261,34 @@ export async function run(argv: string[]): Promise<number> {
       print(HELP);
       return 64;
   }
+}
+
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/** `vigie defence status`, as text for a terminal. */
+function statusReport(s: DefenceStatus, minutes: number): string {
+  const count = (kind: string) => s.decisions.filter((d) => d.kind === kind).reduce((sum, d) => sum + d.count, 0);
+  const requests = count('push') + count('silent') + count('refused');
+  const reasons = new Map<string, number>();
+  for (const d of s.decisions) if (d.kind === 'silent' || d.kind === 'refused') for (const r of d.reasons) reasons.set(r, (reasons.get(r) ?? 0) + d.count);
+  const global = s.blocks.filter((b) => b.scope === 'global').length;
+  const lines = [
+    `Defences over the last ${minutes} min (${iso(s.since)} to ${iso(s.now)})`,
+    // The journal leaves out what the defences had no say in: trusted browsers' notified requests, identifiers without an activated e-CPS.
+    `Requests weighed by the defences: ${requests} (notified ${count('push')}, held silent ${count('silent')}, refused ${count('refused')}); reports: not me ${count('not_me')}, wrong code ${count('wrong_code')}`,
+    `Held or refused because: ${[...reasons].sort((a, b) => b[1] - a[1]).map(([r, n]) => `${r} ${n}`).join(', ') || '-'}`,
+    'Most requested professionals:',
+    ...(s.professionals.length ? s.professionals.map((p) => `  ${p.nationalId}\t${p.requests} requests\t${p.pushed} notified`) : ['  -']),
+    'Busiest sources (untrusted browsers):',
+    ...(s.prefixes.length ? s.prefixes.map((p) => `  ${p.prefix}\t${p.requests} requests\t${p.professionals} professionals`) : ['  -']),
+    'Held now (their untrusted requests arrive silently):',
+    ...(s.held.length
+      ? s.held.map((h) => `  ${h.nationalId}\t${h.underAttackUntil > s.now ? `attack mode until ${iso(h.underAttackUntil)}` : `back-off until ${iso(h.backoffUntil)}`}\t${h.strikes} strikes`)
+      : ['  -']),
+    `Blocks in force: ${s.blocks.length} (${global} global): vigie blocks list`,
+    'Rate counters and the circuit breaker: /metrics (vigie_login_decisions_total, vigie_defence_signals_total).',
+  ];
+  return lines.join('\n');
 }
 
 export function cli(): void {

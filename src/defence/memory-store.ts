@@ -1,7 +1,7 @@
 import type { Db } from '../store/db.ts';
 import {
-  DEFAULT_SETTINGS, SqlDefenceStore, emptyState, windowStartOf,
-  type Block, type DefenceEvent, type DefenceStore, type FraudSignal, type NotificationSettings, type ProfessionalState, type RateWindow,
+  DEFAULT_SETTINGS, REQUEST_KINDS, SqlDefenceStore, emptyState, windowStartOf,
+  type Block, type DefenceEvent, type DefenceStore, type EventKind, type FraudSignal, type JournalOverview, type NotificationSettings, type ProfessionalState, type RateWindow,
 } from './store.ts';
 
 /**
@@ -134,6 +134,48 @@ export class MemoryDefenceStore implements DefenceStore {
 
   async events(nationalId: string, since: number, limit: number): Promise<DefenceEvent[]> {
     return this.#events.filter((e) => e.nationalId === nationalId && e.at >= since).sort((a, b) => b.at - a.at).slice(0, limit).map((e) => ({ ...e, reasons: [...e.reasons] }));
+  }
+
+  async overview(since: number, top: number): Promise<JournalOverview> {
+    const recent = this.#events.filter((e) => e.at >= since);
+    const decisions = new Map<string, { kind: EventKind; reasons: string[]; count: number }>();
+    const professionals = new Map<string, { nationalId: string; requests: number; pushed: number }>();
+    const prefixes = new Map<string, { prefix: string; requests: number; asked: Set<string> }>();
+    for (const e of recent) {
+      const key = `${e.kind} ${JSON.stringify(e.reasons)}`;
+      const decision = decisions.get(key) ?? { kind: e.kind, reasons: [...e.reasons], count: 0 };
+      decision.count += 1;
+      decisions.set(key, decision);
+      if (!REQUEST_KINDS.includes(e.kind)) continue;
+      if (e.nationalId !== null) {
+        const pro = professionals.get(e.nationalId) ?? { nationalId: e.nationalId, requests: 0, pushed: 0 };
+        pro.requests += 1;
+        if (e.kind === 'push') pro.pushed += 1;
+        professionals.set(e.nationalId, pro);
+      }
+      if (!e.trusted) {
+        const source = prefixes.get(e.prefix) ?? { prefix: e.prefix, requests: 0, asked: new Set<string>() };
+        source.requests += 1;
+        if (e.nationalId !== null) source.asked.add(e.nationalId);
+        prefixes.set(e.prefix, source);
+      }
+    }
+    return {
+      decisions: [...decisions.values()],
+      professionals: [...professionals.values()].sort((a, b) => b.requests - a.requests || a.nationalId.localeCompare(b.nationalId)).slice(0, top),
+      prefixes: [...prefixes.values()]
+        .sort((a, b) => b.requests - a.requests || a.prefix.localeCompare(b.prefix))
+        .slice(0, top)
+        .map(({ prefix, requests, asked }) => ({ prefix, requests, professionals: asked.size })),
+    };
+  }
+
+  async heldProfessionals(now: number, limit: number): Promise<ProfessionalState[]> {
+    return [...this.#states.values()]
+      .filter((s) => s.underAttackUntil > now || s.backoffUntil > now)
+      .sort((a, b) => b.underAttackUntil - a.underAttackUntil || b.backoffUntil - a.backoffUntil)
+      .slice(0, limit)
+      .map((s) => ({ ...s, pushTimes: [...s.pushTimes] }));
   }
 
   async purge(now: number, keepMs: number): Promise<number> {

@@ -11,8 +11,8 @@ import assert from 'node:assert/strict';
 import { startTestVigie, DEMO_PRO, type TestVigie } from '../../test/support/harness.ts';
 import { attemptLogin, browserAt, navigate, watchDeliveries, type SourceBrowser } from '../../test/support/defence.ts';
 import { interactionUrl } from '../../test/support/harness.ts';
+import { operatorCli as cli } from '../../test/support/cli.ts';
 import type { DeviceSimulator } from '../device/simulator.ts';
-import { run } from '../cli/main.ts';
 
 const DAY = 86_400_000;
 
@@ -180,23 +180,3 @@ for (const backend of backends) describe(`push bombing: "not me" blocks the sour
 });
 
 const pick = ({ state, reason, reportable }: { state?: string; reason?: string | null; reportable?: boolean }) => ({ state, reason, reportable });
-
-/** Runs the operator command in this process against the test server's data folder. */
-async function cli(t: TestVigie, args: string[]): Promise<string> {
-  const saved = { ...process.env };
-  const log = console.log;
-  const lines: string[] = [];
-  Object.assign(process.env, { NODE_ENV: 'test', VIGIE_DATA_DIR: t.vigie.config.dataDir, VIGIE_SECRET: t.vigie.config.secret, LOG_LEVEL: 'silent', VIGIE_DEMO: 'false' });
-  if (t.vigie.config.databaseUrl) process.env.DATABASE_URL = t.vigie.config.databaseUrl;
-  else delete process.env.DATABASE_URL;
-  delete process.env.REDIS_URL;
-  console.log = (...parts: unknown[]) => lines.push(parts.join(' '));
-  try {
-    assert.equal(await run(args), 0);
-  } finally {
-    console.log = log;
-    for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
-    Object.assign(process.env, saved);
-  }
-  return lines.join('\n');
-}

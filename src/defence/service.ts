@@ -7,7 +7,7 @@ import type { SettledChallenge } from '../challenge/service.ts';
 import { describePlace, noGeo, type GeoLocator } from './geo.ts';
 import { canonicalIp, prefixOf, type Source } from './source.ts';
 import type { DefencePolicy } from './policy.ts';
-import { slidingCount, type Block, type DefenceEvent, type DefenceStore, type NotificationSettings, type ProfessionalState } from './store.ts';
+import { slidingCount, type Block, type DefenceEvent, type DefenceStore, type JournalOverview, type NotificationSettings, type ProfessionalState } from './store.ts';
 import { defenceErrors } from './errors.ts';
 import { isIP } from 'node:net';
 import { commonErrors } from '../lib/errors.ts';
@@ -43,6 +43,14 @@ export interface LoginAttempt {
   source: Source;
   /** Holds a valid trusted-browser cookie for this professional. */
   trusted: boolean;
+}
+
+export interface DefenceStatus extends JournalOverview {
+  since: number;
+  now: number;
+  held: ProfessionalState[];
+  /** In force at `now`. */
+  blocks: Block[];
 }
 
 export interface AttackSummary {
@@ -366,6 +374,19 @@ export class DefenceService {
   }
 
   // ------------------------------------------------------------------ operator
+
+  /**
+   * What the defences did over the last `minutes`, for the operator during an attack (`vigie
+   * defence status`): decisions and their reasons, the most requested professionals, the busiest
+   * sources, who is held now, the blocks in force. The rate counters and the circuit breaker live
+   * in the nodes (or Redis): /metrics has them.
+   */
+  async status(minutes: number, top = 10): Promise<DefenceStatus> {
+    const now = this.#clock.now();
+    const since = now - minutes * MINUTE;
+    const [journal, held, blocks] = await Promise.all([this.#store.overview(since, top), this.#store.heldProfessionals(now, top), this.#store.listBlocks({ now })]);
+    return { since, now, ...journal, held, blocks };
+  }
 
   async listBlocks(options: { includeInactive?: boolean } = {}): Promise<Block[]> {
     return this.#store.listBlocks({ now: this.#clock.now(), ...options });

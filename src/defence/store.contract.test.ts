@@ -131,6 +131,40 @@ function contract(name: string, open: () => DefenceStore, options: { nativeTtl?:
       assert.equal((await store.events('810000000041', 0, 10)).length, 2, 'the 100-day-old line is gone');
       if (!options.nativeTtl) assert.deepEqual(await store.peek('ip:a', MINUTE, T0 + MINUTE), { current: 0, previous: 0, windowStart: T0 + MINUTE }, 'expired windows are gone');
     });
+
+    it("counts every professional's journal for the operator: decisions, most requested, busiest sources", async () => {
+      const since = T0 + 200 * 86_400_000; // after every line written above
+      let n = 0;
+      const line = (nationalId: string | null, kind: 'push' | 'silent' | 'refused' | 'not_me', reasons: string[], prefix: string, trusted = false) =>
+        store.addEvent({ id: `o${(n += 1)}`, at: since + n, nationalId, kind, reasons, trusted, ip: prefix.replace('0/24', '9'), prefix, browserId: null, place: null, challengeId: null });
+      for (let i = 0; i < 3; i += 1) await line('810000000090', 'silent', ['backoff'], '198.51.100.0/24');
+      await line('810000000090', 'push', [], '198.51.100.0/24');
+      await line('810000000091', 'silent', ['backoff'], '198.51.100.0/24');
+      await line('810000000091', 'refused', ['ip_rate'], '198.51.100.0/24');
+      await line('810000000091', 'not_me', [], '198.51.100.0/24');
+      await line('810000000092', 'push', [], '192.0.2.0/24', true);
+      await line(null, 'silent', [], '203.0.113.0/24');
+      await store.addEvent({ id: 'old', at: since - 1, nationalId: '810000000099', kind: 'push', reasons: [], trusted: false, ip: '192.0.2.1', prefix: '192.0.2.0/24', browserId: null, place: null, challengeId: null });
+
+      const overview = await store.overview(since, 2);
+      const decisions = overview.decisions.map((d) => `${d.kind} ${d.reasons.join(',')} ${d.count}`).sort();
+      assert.deepEqual(decisions, ['not_me  1', 'push  2', 'refused ip_rate 1', 'silent  1', 'silent backoff 4']);
+      assert.deepEqual(overview.professionals, [{ nationalId: '810000000090', requests: 4, pushed: 1 }, { nationalId: '810000000091', requests: 2, pushed: 0 }], 'the top 2 by requests (a report is not one), the line before `since` left out');
+      assert.deepEqual(overview.prefixes, [{ prefix: '198.51.100.0/24', requests: 6, professionals: 2 }, { prefix: '203.0.113.0/24', requests: 1, professionals: 0 }], 'untrusted browsers only');
+    });
+
+    it('lists the professionals held right now (attack mode or back-off), the longest-held first', async () => {
+      const now = T0 + 300 * 86_400_000;
+      const put = (nationalId: string, backoffUntil: number, underAttackUntil: number) =>
+        store.casState({ ...emptyState(nationalId), strikes: 2, backoffUntil, underAttackUntil }, now);
+      await put('810000000093', now + MINUTE, 0);
+      await put('810000000094', now + MINUTE, now + 60 * MINUTE);
+      await put('810000000095', now - MINUTE, now - MINUTE);
+      const held = await store.heldProfessionals(now, 10);
+      assert.deepEqual(held.map((s) => [s.nationalId, s.strikes]), [['810000000094', 2], ['810000000093', 2]]);
+      assert.equal(held[0]?.underAttackUntil, now + 60 * MINUTE);
+      assert.deepEqual((await store.heldProfessionals(now, 1)).map((s) => s.nationalId), ['810000000094']);
+    });
   });
 }
 

@@ -1,6 +1,6 @@
 import type { Db } from '../store/db.ts';
 import { prepared } from '../store/prepared.ts';
-import type { DefenceBlockTable, DefenceEventTable } from '../store/schema.ts';
+import type { DefenceBlockTable, DefenceEventTable, DefenceStateTable } from '../store/schema.ts';
 
 /**
  * Storage of the defences, behind one interface with atomic primitives, so the SQL store (one or
@@ -99,6 +99,18 @@ export interface NotificationSettings {
 export const DEFAULT_SETTINGS: NotificationSettings = { pushEnabled: true, quietUntil: null, updatedAt: null };
 
 export type EventKind = 'push' | 'silent' | 'refused' | 'not_me' | 'wrong_code';
+/** The lines that stand for a login request (the others are reports about one). */
+export const REQUEST_KINDS: readonly EventKind[] = ['push', 'silent', 'refused'];
+
+/** The journal of every professional over a period, for the operator (`vigie defence status`). */
+export interface JournalOverview {
+  /** Lines by kind and reasons: push, silent with its holds, refused with its reason, not_me, wrong_code. */
+  decisions: Array<{ kind: EventKind; reasons: string[]; count: number }>;
+  /** The most requested professionals (push, silent and refused lines), with how many of their requests notified them. */
+  professionals: Array<{ nationalId: string; requests: number; pushed: number }>;
+  /** The prefixes with the most requests (push, silent and refused lines) from untrusted browsers, and how many professionals each asked for. */
+  prefixes: Array<{ prefix: string; requests: number; professionals: number }>;
+}
 
 /** One line of a professional's defence journal (what the attack summary is made of). */
 export interface DefenceEvent {
@@ -152,9 +164,24 @@ export interface DefenceStore {
   addEvent(event: DefenceEvent): Promise<void>;
   /** A professional's journal since `since`, newest first. */
   events(nationalId: string, since: number, limit: number): Promise<DefenceEvent[]>;
+  /** Every professional's journal since `since`, counted; `top` lines in each ranking. */
+  overview(since: number, top: number): Promise<JournalOverview>;
+  /** Professionals whose untrusted requests are held at `now` (attack mode or back-off), the longest-held first. */
+  heldProfessionals(now: number, limit: number): Promise<ProfessionalState[]>;
 
   /** Deletes expired windows and flags, and journal lines, signals and ended blocks older than `keepMs`. */
   purge(now: number, keepMs: number): Promise<number>;
+}
+
+function toState(row: DefenceStateTable): ProfessionalState {
+  return {
+    nationalId: row.national_id,
+    strikes: row.strikes,
+    backoffUntil: Number(row.backoff_until),
+    underAttackUntil: Number(row.under_attack_until),
+    pushTimes: JSON.parse(row.push_times) as number[],
+    version: row.version,
+  };
 }
 
 function toBlock(row: DefenceBlockTable): Block {
@@ -288,15 +315,7 @@ export class SqlDefenceStore implements DefenceStore {
 
   async getState(nationalId: string): Promise<ProfessionalState> {
     const row = (await stateOf(this.#db, nationalId)).rows[0];
-    if (!row) return emptyState(nationalId);
-    return {
-      nationalId,
-      strikes: row.strikes,
-      backoffUntil: Number(row.backoff_until),
-      underAttackUntil: Number(row.under_attack_until),
-      pushTimes: JSON.parse(row.push_times) as number[],
-      version: row.version,
-    };
+    return row ? toState(row) : emptyState(nationalId);
   }
 
   async casState(next: ProfessionalState, now: number): Promise<boolean> {
@@ -417,6 +436,48 @@ export class SqlDefenceStore implements DefenceStore {
       .limit(limit)
       .execute();
     return rows.map(toEvent);
+  }
+
+  async overview(since: number, top: number): Promise<JournalOverview> {
+    const journal = this.#db.kysely.selectFrom('defence_event').where('at', '>=', since);
+    const requests = journal.where('kind', 'in', REQUEST_KINDS);
+    const [decisions, professionals, prefixes] = await Promise.all([
+      journal.select((eb) => ['kind', 'reasons', eb.fn.countAll().as('n')]).groupBy(['kind', 'reasons']).execute(),
+      requests
+        .where('national_id', 'is not', null)
+        .select((eb) => ['national_id', eb.fn.countAll().as('n'), eb.fn.sum(eb.case().when('kind', '=', 'push').then(1).else(0).end()).as('pushed')])
+        .groupBy('national_id')
+        .orderBy('n', 'desc')
+        .orderBy('national_id')
+        .limit(top)
+        .execute(),
+      requests
+        .where('trusted', '=', 0)
+        .select((eb) => ['prefix', eb.fn.countAll().as('n'), eb.fn.count('national_id').distinct().as('professionals')])
+        .groupBy('prefix')
+        .orderBy('n', 'desc')
+        .orderBy('prefix')
+        .limit(top)
+        .execute(),
+    ]);
+    // PostgreSQL counts in bigint, which its driver hands over as text.
+    return {
+      decisions: decisions.map((r) => ({ kind: r.kind as EventKind, reasons: JSON.parse(r.reasons) as string[], count: Number(r.n) })),
+      professionals: professionals.map((r) => ({ nationalId: r.national_id!, requests: Number(r.n), pushed: Number(r.pushed) })),
+      prefixes: prefixes.map((r) => ({ prefix: r.prefix, requests: Number(r.n), professionals: Number(r.professionals) })),
+    };
+  }
+
+  async heldProfessionals(now: number, limit: number): Promise<ProfessionalState[]> {
+    const rows = await this.#db.kysely
+      .selectFrom('defence_state')
+      .selectAll()
+      .where((eb) => eb.or([eb('under_attack_until', '>', now), eb('backoff_until', '>', now)]))
+      .orderBy('under_attack_until', 'desc')
+      .orderBy('backoff_until', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map(toState);
   }
 
   async purge(now: number, keepMs: number): Promise<number> {
