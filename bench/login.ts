@@ -18,6 +18,9 @@
 //        --route-cpu (each server's time per request, by route: use with --concurrency 1, where it is
 //          CPU time; with --profile, also the request intervals that split the profile by route)
 //        --log-level <pino level> (Vigie server's LOG_LEVEL, silent by default; shown on failure)
+//        --trusted-browsers (each professional logs in from the same browser, trusted after its first
+//          login, as at their own desk: number matching, the defences' lighter path; by default every
+//          login comes from a fresh, untrusted browser, the heaviest path)
 import { mkdtemp, rm, mkdir } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
 import { tmpdir, availableParallelism, loadavg } from 'node:os';
@@ -30,6 +33,7 @@ import * as client from 'openid-client';
 import { resumeLogin, freePort, startBrowserLogin, type TestVigie } from '../test/support/harness.ts';
 import { Jar, authorizationRequest, follow } from '../test/support/browser.ts';
 import { ACR_EIDAS1 } from '../src/oidc/provider.ts';
+import { BROWSER_COOKIE, TRUST_PREFIX } from '../src/defence/trusted-browser.ts';
 import { killAllServers, peakRssOf, startServer, type ServerHandle, type ServerStats } from './support/processes.ts';
 import type { VigieReady } from './servers/vigie.ts';
 import type { BaselineReady } from './servers/baseline.ts';
@@ -54,6 +58,7 @@ const { values: flags } = parseArgs({
     'sql-stats': { type: 'boolean', default: false },
     'route-cpu': { type: 'boolean', default: false },
     'log-level': { type: 'string', default: 'silent' },
+    'trusted-browsers': { type: 'boolean', default: false },
   },
 });
 const DURATION_MS = Number(flags.duration) * 1000;
@@ -225,14 +230,23 @@ async function startVigie(dataDir: string, profileDir: string | undefined): Prom
     const t = (await relyingParty(issuer, secret)) as TestVigie;
     const devices = await BenchDevices.activate(issuer, accounts, PIN, CONCURRENCY);
     console.log(`            ${devices.size} simulator devices activated, each with its event stream open`);
+    // --trusted-browsers: the cookies each professional's browser keeps between logins.
+    const desks = new Map<string, Jar>();
     const flow = async (worker: number) => {
       const device = devices.take(worker);
-      const login = await startBrowserLogin(t, device.nationalId);
+      const desk = flags['trusted-browsers'] ? (desks.get(device.nationalId) ?? new Jar()) : undefined;
+      const login = await startBrowserLogin(t, device.nationalId, {}, t.rp, desk);
       await BenchDevices.approve(device, login, PIN);
       // As the page's script does once approved.
       const callback = await resumeLogin(t, login);
       if (!callback.url.href.startsWith(REDIRECT_URI)) throw new Error(`resume ended on ${callback.url.href} (${callback.response.status})`);
       await redeemCode(t.rp, callback.url, login, device.nationalId);
+      if (desk) {
+        // The browser is closed: its session ends (the next flow is a full login, not single
+        // sign-on), its identity and the trust it earned stay.
+        desk.retain((name) => name === BROWSER_COOKIE || name.startsWith(TRUST_PREFIX));
+        desks.set(device.nationalId, desk);
+      }
     };
     return { server, flow: withServerOutput(server, 'Vigie', flow), close: () => devices.close() };
   } catch (error) {
@@ -295,7 +309,7 @@ function table(rows: string[][]): string {
 
 function report(vigie: RunResult, baseline: RunResult) {
   const row = (name: string, r: RunResult) => [name, r.flowsPerSecond.toFixed(2), n1(r.p50), n1(r.p99), n1(r.mean), n1(r.requestsPerFlow), String(r.flows), String(r.errors), `${(r.serverCpu * 100).toFixed(0)}%`, `${(r.loadCpu * 100).toFixed(0)}%`, mb(r.serverPeakRss)];
-  console.log(`\nComplete login flows, concurrency ${CONCURRENCY}, each target's best of ${ROUNDS} round(s) of ${fmtS(DURATION_MS)} after ${fmtS(WARMUP_MS)} warm-up (${availableParallelism()} CPUs, load average ${loadAtStart} at start, ${loadavg()[0]!.toFixed(2)} at end)\n`);
+  console.log(`\nComplete login flows${flags['trusted-browsers'] ? ' (Vigie: each professional from their trusted browser)' : ''}, concurrency ${CONCURRENCY}, each target's best of ${ROUNDS} round(s) of ${fmtS(DURATION_MS)} after ${fmtS(WARMUP_MS)} warm-up (${availableParallelism()} CPUs, load average ${loadAtStart} at start, ${loadavg()[0]!.toFixed(2)} at end)\n`);
   console.log(table([
     ['target', 'flows/s', 'p50 ms', 'p99 ms', 'mean ms', 'req/flow', 'flows', 'errors', 'server CPU', 'bench CPU', 'server peak RSS'],
     row('Vigie e-CPS (SQLite)', vigie),

@@ -12,7 +12,7 @@ import { constantTimeEqual, keyedHash, randomId } from '../lib/crypto.ts';
  *   professional is under attack from elsewhere, and gets number matching instead of a typed code.
  */
 export const BROWSER_COOKIE = 'vigie_bid';
-const TRUST_PREFIX = 'vigie_tb_';
+export const TRUST_PREFIX = 'vigie_tb_';
 const BROWSER_ID = /^[A-Za-z0-9_-]{22}$/;
 const BROWSER_COOKIE_DAYS = 400;
 

@@ -22,6 +22,10 @@ export class Jar {
   get(host: string, name: string): string | undefined {
     return this.cookies.get(host)?.get(name);
   }
+  /** Forgets the cookies whose name fails `keep` (a browser closed: its session cookies go). */
+  retain(keep: (name: string) => boolean): void {
+    for (const jar of this.cookies.values()) for (const name of [...jar.keys()]) if (!keep(name)) jar.delete(name);
+  }
 }
 
 export async function request(jar: Jar, url: string | URL, init: RequestInit = {}): Promise<Response> {
