@@ -114,6 +114,20 @@ describe('PIN guessing on a device in hand', () => {
     assert.deepEqual(events.slice(-3), ['device.pin_failed', 'device.pin_failed', 'device.locked']);
   });
 
+  it('a PIN typed on a device revoked meanwhile is refused as revoked, and the log does not call it a lock', async () => {
+    const device = await activate();
+    // The request loaded the device while active; the professional revokes it (wallet, email link) before the PIN is checked.
+    await service.revoke(await fresh(device), 'wallet');
+    await assert.rejects(service.checkPin(device, '1357'), isCode('DEVICE_REVOKED'));
+    await assert.rejects(service.checkPin(device, PIN), isCode('DEVICE_REVOKED'), 'the right PIN does not bring it back either');
+    const after = await fresh(device);
+    assert.deepEqual([after.state, after.pinFailures], ['revoked', 0], 'nothing counted');
+    const entries = (await new SqlAuditLog(db, clock).list({ subject: PRO })).filter((e) => e.details.deviceId === device.id);
+    assert.deepEqual(entries.map((e) => e.event).slice(-2), ['device.revoked', 'device.pin_failed']);
+    assert.deepEqual(entries.at(-1)?.details, { deviceId: device.id, failures: null, refusedAs: 'DEVICE_REVOKED' });
+    assert.ok(!entries.some((e) => e.event === 'device.locked'));
+  });
+
   it('the stored hash is not the PIN and differs between two devices with the same PIN', async () => {
     const a = await activate();
     const b = await activate();

@@ -7,6 +7,7 @@ import { ACTIVATION_DEVICE_ID, HEADERS } from './signature.ts';
 import { verifyDeviceSignature } from './verify.ts';
 import type { ActivationStore, Device, DeviceStore } from './store.ts';
 import { deviceErrors } from './errors.ts';
+import type { VigieError } from '../lib/errors.ts';
 import { isTrivialPin } from './pin.ts';
 
 export interface DeviceServiceOptions {
@@ -135,10 +136,18 @@ export class DeviceService {
   async checkPin(device: Device, pin: string): Promise<void> {
     const now = this.#clock.now();
     if (constantTimeEqual(this.#hashPin(device.id, pin), device.pinHash)) {
-      if (!(await this.#devices.recordPinSuccess(device.id, now))) throw deviceErrors.DEVICE_LOCKED();
+      if (!(await this.#devices.recordPinSuccess(device.id, now))) throw await this.#noLongerActive(device.id);
       return;
     }
-    const { failures, locked } = await this.#devices.recordPinFailure(device.id, this.#options.pinMaxFailures, now);
+    const counted = await this.#devices.recordPinFailure(device.id, this.#options.pinMaxFailures, now);
+    if (!counted) {
+      // Locked or revoked since the request was authenticated (a parallel guess, the wallet, the
+      // email link): this PIN neither counts nor locks anything, and the log must not say it did.
+      const error = await this.#noLongerActive(device.id);
+      await this.#audit.append({ actor: `device:${device.id}`, event: 'device.pin_failed', subject: device.nationalId, details: { deviceId: device.id, failures: null, refusedAs: error.code } });
+      throw error;
+    }
+    const { failures, locked } = counted;
     await this.#audit.append({ actor: `device:${device.id}`, event: locked ? 'device.locked' : 'device.pin_failed', subject: device.nationalId, details: { deviceId: device.id, failures } });
     if (locked) throw deviceErrors.DEVICE_LOCKED();
     const left = this.#options.pinMaxFailures - failures;
@@ -163,6 +172,12 @@ export class DeviceService {
 
   async purgeNonces(): Promise<number> {
     return this.#devices.purgeNonces(this.#clock.now());
+  }
+
+  /** Why a device that was active when its request was authenticated no longer is. */
+  async #noLongerActive(deviceId: string): Promise<VigieError> {
+    const state = (await this.#devices.get(deviceId))?.state;
+    return state === 'revoked' ? deviceErrors.DEVICE_REVOKED() : state === 'locked' ? deviceErrors.DEVICE_LOCKED() : deviceErrors.DEVICE_UNKNOWN();
   }
 
   #hashPin(deviceId: string, pin: string): string {

@@ -37,8 +37,11 @@ export interface ActivationFlow {
 export interface DeviceStore {
   get(id: string): Promise<Device | undefined>;
   listByProfessional(nationalId: string): Promise<Device[]>;
-  /** Atomically counts one wrong PIN; locks the device when `max` is reached. */
-  recordPinFailure(id: string, max: number, now: number): Promise<{ failures: number; locked: boolean }>;
+  /**
+   * Atomically counts one wrong PIN; locks the device when `max` is reached. Undefined when the
+   * device is no longer active (locked, revoked or gone meanwhile): nothing is counted.
+   */
+  recordPinFailure(id: string, max: number, now: number): Promise<{ failures: number; locked: boolean } | undefined>;
   /** A right PIN: resets the failure count and marks the device used; false when it is no longer active. */
   recordPinSuccess(id: string, now: number): Promise<boolean>;
   setState(id: string, state: DeviceState, now: number): Promise<boolean>;
@@ -114,7 +117,7 @@ export class SqlDeviceStore implements DeviceStore {
     return (await devicesOf(this.#db, nationalId)).rows.map(toDevice);
   }
 
-  async recordPinFailure(id: string, max: number, now: number): Promise<{ failures: number; locked: boolean }> {
+  async recordPinFailure(id: string, max: number, now: number): Promise<{ failures: number; locked: boolean } | undefined> {
     return this.#db.kysely.transaction().execute(async (tx) => {
       const row = await tx
         .updateTable('device')
@@ -123,7 +126,7 @@ export class SqlDeviceStore implements DeviceStore {
         .where('state', '=', 'active')
         .returning('pin_failures')
         .executeTakeFirst();
-      if (!row) return { failures: max, locked: true };
+      if (!row) return undefined;
       if (row.pin_failures < max) return { failures: row.pin_failures, locked: false };
       await tx.updateTable('device').set({ state: 'locked' }).where('id', '=', id).execute();
       return { failures: row.pin_failures, locked: true };
