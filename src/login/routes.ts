@@ -189,13 +189,22 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     // Refused streams fall back to the page's polling (login.js): nothing breaks for a real page.
     if (open >= MAX_STREAMS_PER_CHALLENGE) throw commonErrors.RATE_LIMITED({ message: 'Trop de connexions ouvertes pour cette demande.', headers: { 'retry-after': '5' } });
     openStreams.set(challenge.id, open + 1);
-    reply.raw.once('close', () => {
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
       const left = (openStreams.get(challenge.id) ?? 1) - 1;
       if (left > 0) openStreams.set(challenge.id, left);
       else openStreams.delete(challenge.id);
-    });
+    };
     reply.hijack();
     const res = reply.raw;
+    res.once('close', release);
+    // The browser may have gone while the challenge was read: its 'close' is then already past.
+    if (request.raw.socket.destroyed) {
+      release();
+      return void res.destroy();
+    }
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     const send = (current: { state: string; consumedAt: number | null }) => res.write(`event: state\ndata: ${JSON.stringify({ state: current.state, resume: handedOver(current) })}\n\n`);
     // Reconnect quickly when this node goes away: the next node serves the same stream.
@@ -249,7 +258,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
       void recheck();
     }, SSE_HEARTBEAT_MS));
     timers.push(setTimeout(() => void recheck(), Math.max(0, challenge.expiresAt - clock.now()) + 250));
-    request.raw.on('close', close);
+    res.on('close', close);
   });
 
   app.post('/interaction/:uid/challenge/:cid/continue', async (request, reply) => {
