@@ -289,6 +289,24 @@ describe('the e-CPS web app (Chromium)', { skip: missing }, () => {
     await openRequest(app);
     await app.getByText('Service de test').waitFor();
     await screenshot(app, 'app-opened-from-push');
+
+    // A push whose request its browser withdrew before the phone could show it: the notification
+    // says so and points to the report.
+    const withdrawn = await t.vigie.challenges.start({ nationalId, interactionUid: 'push-2', clientId: 'test-rp', clientName: 'Service de test', mode: 'pick', delivery: 'silent', context: { ip: '192.0.2.8', userAgent: 'UA', browser: 'Firefox sur Windows', place: null } });
+    await t.vigie.challenges.cancel(withdrawn, 'browser:192.0.2.8');
+    await app.goto('about:blank'); // closed again: the worker speaks for it
+    await cdp.send('ServiceWorker.deliverPushMessage', { origin: new URL(t.issuer).origin, registrationId, data: JSON.stringify({ type: 'challenge', challengeId: withdrawn.id }) });
+    const later = await context.newPage();
+    await later.goto(`${t.issuer}/app/`);
+    const ended = await later.evaluate(async (tag) => {
+      for (let i = 0; i < 50; i += 1) {
+        const [found] = await (await navigator.serviceWorker.ready).getNotifications({ tag });
+        if (found) return found.body;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return undefined;
+    }, withdrawn.id);
+    assert.equal(ended, 'Une demande de connexion à Service de test a été retirée ou a expiré avant votre réponse. Si vous n’en êtes pas à l’origine, ouvrez e-CPS pour la signaler.');
     await context.close();
   });
 });

@@ -51,14 +51,20 @@ interface ChallengeSummary {
   expiresAt: number;
 }
 
-async function fetchChallenge(challengeId: string): Promise<ChallengeSummary | undefined> {
+/** GET …/outcome: a request that is no longer pending. */
+interface EndedSummary {
+  service: { name: string };
+  reportable: boolean;
+}
+
+/** A signed GET of the device protocol; undefined when it fails (the clock is corrected once, as the app does). */
+async function signedGet<T>(path: string): Promise<T | undefined> {
   const device = await getDevice();
   if (!device) return undefined;
-  const path = `/device/v1/challenges/${encodeURIComponent(challengeId)}`;
   for (let attempt = 0, now = Date.now(); attempt < 2; attempt += 1) {
     const headers = await signRequest(device.privateKey, { method: 'GET', path, deviceId: device.deviceId, body: '', now });
     const response = await fetch(path, { headers: { ...headers, accept: 'application/json' }, cache: 'no-store', credentials: 'omit' });
-    if (response.ok) return (await response.json()) as ChallengeSummary;
+    if (response.ok) return (await response.json()) as T;
     const error = ((await response.json().catch(() => ({}))) as { error?: string }).error;
     const serverTime = Number(response.headers.get('x-vigie-time'));
     if (error !== 'SIGNATURE_STALE' || !serverTime) return undefined;
@@ -83,11 +89,19 @@ self.addEventListener('push', (event) => {
         visible.postMessage({ type: 'challenge', challengeId });
         return;
       }
-      const challenge = challengeId ? await fetchChallenge(challengeId).catch(() => undefined) : undefined;
+      const path = `/device/v1/challenges/${encodeURIComponent(challengeId)}`;
+      const challenge = challengeId ? await signedGet<ChallengeSummary>(path).catch(() => undefined) : undefined;
+      // Already ended (often an attacker's request, withdrawn at once): still worth a word, since
+      // the person may report it.
+      const ended = challengeId && !challenge ? await signedGet<EndedSummary>(`${path}/outcome`).catch(() => undefined) : undefined;
       await self.registration.showNotification('Demande de connexion e-CPS', {
         body: challenge
           ? `${challenge.service.name} demande à vous identifier. Ouvrez e-CPS pour vérifier la demande.`
-          : 'Une demande de connexion vous attend peut-être. Ouvrez e-CPS pour la consulter.',
+          : ended?.reportable
+            ? `Une demande de connexion à ${ended.service.name} a été retirée ou a expiré avant votre réponse. Si vous n’en êtes pas à l’origine, ouvrez e-CPS pour la signaler.`
+            : ended
+              ? `Une demande de connexion à ${ended.service.name} a déjà été traitée.`
+              : 'Une demande de connexion vous attend peut-être. Ouvrez e-CPS pour la consulter.',
         tag: challengeId || 'ecps',
         icon: new URL('icons/icon-192.png', self.registration.scope).href,
         data: { challengeId },
