@@ -16,6 +16,7 @@ import { isDependencyDown } from '../http/errors.ts';
 import type { DefenceService } from '../defence/service.ts';
 import type { CookieKeys } from '../oidc/cookie-keys.ts';
 import { parseCookies, type TrustedBrowsers } from '../defence/trusted-browser.ts';
+import { onConnectionEnd } from '../http/connection.ts';
 
 export interface LoginRoutesDeps {
   provider: Provider;
@@ -189,22 +190,14 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     // Refused streams fall back to the page's polling (login.js): nothing breaks for a real page.
     if (open >= MAX_STREAMS_PER_CHALLENGE) throw commonErrors.RATE_LIMITED({ message: 'Trop de connexions ouvertes pour cette demande.', headers: { 'retry-after': '5' } });
     openStreams.set(challenge.id, open + 1);
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
+    reply.hijack();
+    const res = reply.raw;
+    const gone = onConnectionEnd(request.raw, res, () => {
       const left = (openStreams.get(challenge.id) ?? 1) - 1;
       if (left > 0) openStreams.set(challenge.id, left);
       else openStreams.delete(challenge.id);
-    };
-    reply.hijack();
-    const res = reply.raw;
-    res.once('close', release);
-    // The browser may have gone while the challenge was read: its 'close' is then already past.
-    if (request.raw.socket.destroyed) {
-      release();
-      return void res.destroy();
-    }
+    });
+    if (gone) return;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     const send = (current: { state: string; consumedAt: number | null }) => res.write(`event: state\ndata: ${JSON.stringify({ state: current.state, resume: handedOver(current) })}\n\n`);
     // Reconnect quickly when this node goes away: the next node serves the same stream.
@@ -258,7 +251,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
       void recheck();
     }, SSE_HEARTBEAT_MS));
     timers.push(setTimeout(() => void recheck(), Math.max(0, challenge.expiresAt - clock.now()) + 250));
-    res.on('close', close);
+    onConnectionEnd(request.raw, res, close);
   });
 
   app.post('/interaction/:uid/challenge/:cid/continue', async (request, reply) => {

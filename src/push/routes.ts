@@ -9,6 +9,7 @@ import { pushSubscriptionBody } from '../device/schemas.ts';
 import type { DeliveryHub } from './hub.ts';
 import type { PushStore } from './store.ts';
 import { isAcceptablePushEndpoint } from './endpoint.ts';
+import { onConnectionEnd } from '../http/connection.ts';
 
 export interface PushRoutesDeps {
   devices: DeviceService;
@@ -95,9 +96,6 @@ export async function pushRoutes(app: FastifyInstance, deps: PushRoutesDeps): Pr
       if (!closed) res.write(': keep-alive\n\n');
     }, heartbeatMs);
     const limit = setTimeout(close, maxStreamMs);
-    // The response's 'close' is the connection's end; it may have come while the device was being
-    // authenticated, before anyone listened for it.
-    res.on('close', close);
-    if (res.destroyed || request.raw.socket.destroyed) close();
+    onConnectionEnd(request.raw, res, close);
   });
 }
