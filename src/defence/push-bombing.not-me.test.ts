@@ -103,6 +103,7 @@ for (const backend of backends) describe(`push bombing: "not me" blocks the sour
     assert.equal(audit.details.prefix, '198.51.100.0/24');
     const again = await device.report(attempt.challengeId);
     assert.deepEqual([again.status, again.body.error], [409, 'CHALLENGE_ALREADY_REPORTED']);
+    assert.deepEqual(pick((await device.outcome(attempt.challengeId)).body), { state: 'cancelled', reason: 'cancelled', reportable: false }, 'reported: the app no longer offers it');
     assert.equal((await t.vigie.defence.listBlocks()).filter((b) => b.nationalId === DEMO_PRO.nationalId && b.prefix === '198.51.100.0/24').length, 1, 'one block for one report');
 
     t.clock.advance(25 * 60 * 60_000); // past the attack mode and the back-off

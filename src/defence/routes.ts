@@ -3,7 +3,7 @@ import { parse } from '../http/errors.ts';
 import type { Clock } from '../lib/clock.ts';
 import type { DeviceService } from '../device/service.ts';
 import type { Device } from '../device/store.ts';
-import { deviceProtocolContext } from '../device/routes.ts';
+import { deviceProtocolContext, viewOutcome } from '../device/routes.ts';
 import type { ChallengeService } from '../challenge/service.ts';
 import { challengeIdParams } from '../device/schemas.ts';
 import type { DefenceService } from './service.ts';
@@ -42,6 +42,15 @@ export async function defenceRoutes(app: FastifyInstance, deps: DefenceRoutesDep
     const challenge = await deps.challenges.reportableFor(id, device.nationalId);
     await defence.reported(challenge, device.id);
     return { id: challenge.id, state: challenge.state, reported: true };
+  });
+
+  // How a request addressed to this professional ended, and whether the report above would be
+  // taken (the app shows it when a notification is opened after its request ended).
+  app.get('/device/v1/challenges/:id/outcome', async (request) => {
+    const device = await authenticated(request);
+    const { id } = parse(challengeIdParams, request.params);
+    const outcome = await deps.challenges.outcomeFor(id, device.nationalId);
+    return viewOutcome({ ...outcome, reportable: outcome.reportable && !(await defence.wasReported(id)) });
   });
 
   app.get('/device/v1/attack-summary', async (request) => {

@@ -13,6 +13,7 @@ import { isIP } from 'node:net';
 import { commonErrors } from '../lib/errors.ts';
 
 const MINUTE = 60_000;
+const reportKey = (challengeId: string) => `report:${challengeId}`;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 const BREAKER_HOLD_MS = 5 * MINUTE;
@@ -269,12 +270,18 @@ export class DefenceService {
     const now = this.#clock.now();
     // Atomic on every backend; two reports are never more than REPORTABLE_FOR_MS apart, so they
     // fall in the same window or in adjacent ones.
-    const hits = await this.#store.hit(`report:${challenge.id}`, HOUR, now);
+    const hits = await this.#store.hit(reportKey(challenge.id), HOUR, now);
     if (hits.current + hits.previous > 1) throw defenceErrors.CHALLENGE_ALREADY_REPORTED();
     if (!this.#policy.enabled || !challenge.nationalId) return;
     this.#signals.inc({ outcome: 'not_me' });
     const state = await this.#updateState(challenge.nationalId, now, (s) => ({ ...s, underAttackUntil: Math.max(s.underAttackUntil, now + this.#policy.underAttackHours * HOUR) }));
     await this.#blockReportedSource(challenge, 'not_me', deviceId, state.underAttackUntil, now);
+  }
+
+  /** Whether this request was already reported from the app (reported). */
+  async wasReported(challengeId: string): Promise<boolean> {
+    const seen = await this.#store.peek(reportKey(challengeId), HOUR, this.#clock.now());
+    return seen.current + seen.previous > 0;
   }
 
   /** Journals the report and blocks its source for this professional (and everyone, past enough reporters). */

@@ -113,12 +113,6 @@ export async function deviceRoutes(app: FastifyInstance, deps: DeviceRoutesDeps)
     return viewChallenge(await challenges.pendingFor(id, device.nationalId));
   });
 
-  app.get('/device/v1/challenges/:id/outcome', async (request) => {
-    const device = await authenticated(request);
-    const { id } = parse(challengeIdParams, request.params);
-    return viewOutcome(await challenges.outcomeFor(id, device.nationalId));
-  });
-
   app.post('/device/v1/challenges/:id/approve', async (request) => {
     const device = await authenticated(request);
     const { id } = parse(challengeIdParams, request.params);
