@@ -11,6 +11,7 @@ import { VigieError } from '../lib/errors.ts';
 import { SqlOutboxStore } from '../notify/outbox.ts';
 import type { ClientInput } from '../oidc/clients.ts';
 import type { DefenceStatus } from '../defence/service.ts';
+import { REQUEST_KINDS } from '../defence/store.ts';
 
 const HELP = `vigie — operator and simulator commands (run through npm: \`npx vigie …\`)
 
@@ -268,7 +269,7 @@ const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
 /** `vigie defence status`, as text for a terminal. */
 function statusReport(s: DefenceStatus, minutes: number): string {
   const count = (kind: string) => s.decisions.filter((d) => d.kind === kind).reduce((sum, d) => sum + d.count, 0);
-  const requests = count('push') + count('silent') + count('refused');
+  const requests = REQUEST_KINDS.reduce((sum, kind) => sum + count(kind), 0);
   const reasons = new Map<string, number>();
   for (const d of s.decisions) if (d.kind === 'silent' || d.kind === 'refused') for (const r of d.reasons) reasons.set(r, (reasons.get(r) ?? 0) + d.count);
   const global = s.blocks.filter((b) => b.scope === 'global').length;
