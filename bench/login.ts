@@ -14,7 +14,7 @@
 //
 // Flags: --duration <s> (15) --warmup <s> (3) --rounds <n> (3) --concurrency <n> (16) --professionals <n> (64)
 //        --profile (writes V8 CPU profiles of both servers under bench/profiles/)
-//        --sql-stats (counts and times the Vigie server's SQLite statements per flow)
+//        --sql-stats (counts and times the SQLite statements the Vigie server's event loop runs per flow)
 //        --route-cpu (each server's time per request, by route: use with --concurrency 1, where it is
 //          CPU time; with --profile, also the request intervals that split the profile by route)
 //        --log-level <pino level> (Vigie server's LOG_LEVEL, silent by default; shown on failure)
@@ -345,7 +345,7 @@ function report(vigie: RunResult, baseline: RunResult) {
     const count = sql.filter(([k]) => !k.startsWith('prepare')).reduce((a, [, v]) => a + v.count, 0);
     const ms = sql.reduce((a, [, v]) => a + v.ms, 0);
     const prepared = sql.filter(([k]) => k.startsWith('prepare')).reduce((a, [, v]) => ({ count: a.count + v.count, ms: a.ms + v.ms }), { count: 0, ms: 0 });
-    console.log(`\nVigie: SQLite on the server, ${(count / flows).toFixed(1)} statements and ${(ms / flows).toFixed(2)} ms of synchronous SQLite per flow (event loop blocked), of which ${(prepared.count / flows).toFixed(1)} prepares for ${(prepared.ms / flows).toFixed(2)} ms\n`);
+    console.log(`\nVigie: SQLite on the server's event loop, ${(count / flows).toFixed(1)} statements and ${(ms / flows).toFixed(2)} ms of synchronous SQLite per flow (event loop blocked), of which ${(prepared.count / flows).toFixed(1)} prepares for ${(prepared.ms / flows).toFixed(2)} ms; the writes the worker thread runs (store/sqlite-worker.ts) are not counted\n`);
     console.log(table([
       ['statement', 'per flow', 'ms per flow', 'µs each'],
       ...sql.slice(0, 30).map(([key, v]) => [key, (v.count / flows).toFixed(2), (v.ms / flows).toFixed(3), ((v.ms / v.count) * 1000).toFixed(0)]),

@@ -120,7 +120,7 @@ export class DeviceService {
       if (!device) throw deviceErrors.DEVICE_UNKNOWN();
       publicKey = device.publicKey;
     }
-    const valid = verifyDeviceSignature(publicKey, { method: request.method, path: request.path, timestamp, nonce, deviceId, body: request.body }, signature);
+    const valid = await verifyDeviceSignature(publicKey, { method: request.method, path: request.path, timestamp, nonce, deviceId, body: request.body }, signature);
     if (!valid) throw deviceErrors.SIGNATURE_INVALID();
     // Activation nonces are scoped by the presented key, so two new devices never collide.
     const nonceScope = activationKey ? `activation:${activationKey.x ?? ''}` : deviceId;

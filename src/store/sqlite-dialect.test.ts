@@ -36,3 +36,70 @@ it('SQLite file: WAL checkpoints run in the background, not on the connection se
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+/** A database in a fresh folder, once its worker thread has taken over writes and checkpoints. */
+async function withWorker(run: (db: ReturnType<typeof openDatabase>) => Promise<void>) {
+  const dir = await mkdtemp(join(tmpdir(), 'vigie-writer-'));
+  const db = openDatabase({ dataDir: dir });
+  try {
+    await migrate(db);
+    for (let i = 0; (await sql<{ wal_autocheckpoint: number }>`pragma wal_autocheckpoint`.execute(db.kysely)).rows[0]!.wal_autocheckpoint !== 0; i++) {
+      assert.ok(i < 200, 'the worker never took over');
+      await sleep(25);
+    }
+    await run(db);
+  } finally {
+    await db.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const insertAudit = 'insert into audit_log (seq, at, actor, event, subject, details, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?, ?)';
+const auditRow = (seq: number) => [seq, seq, 'test', 'test', null, '{}', '', `h${seq}`];
+
+it('SQLite file: writes run on the worker thread, the main connection reads them at once, and errors keep SQLite’s codes', async () => {
+  await withWorker(async (db) => {
+    const written = db.sqlite!.query(insertAudit, auditRow(1));
+    assert.ok(written instanceof Promise, 'a write is handed to the worker');
+    assert.equal((await written).numAffectedRows, 1n);
+    const read = db.sqlite!.query<{ hash: string }>('select hash from audit_log where seq = ?', [1]);
+    assert.ok(read && !(read instanceof Promise), 'a read runs on the main connection');
+    assert.deepEqual(read.rows.map((r) => r.hash), ['h1']);
+    const updated = await db.sqlite!.query<{ seq: number }>('update audit_log set actor = ? where seq >= ? returning seq', ['other', 0]);
+    assert.deepEqual(updated?.rows.map((r) => r.seq), [1]);
+    // audit/log.ts tells a taken seq from other failures by these.
+    await assert.rejects(async () => db.sqlite!.query(insertAudit, auditRow(1)), (error: Error & { errcode?: number }) => {
+      assert.ok(error instanceof Error);
+      assert.equal((error.errcode ?? 0) & 0xff, 19);
+      assert.match(error.message, /UNIQUE constraint failed: audit_log\.seq/);
+      return true;
+    });
+    // Closing lets the writes already sent finish.
+    const last = db.sqlite!.query(insertAudit, auditRow(2));
+    await db.close();
+    assert.equal((await last)?.numAffectedRows, 1n);
+  });
+});
+
+it('SQLite file: a transaction that reads, then writes, is not refused because the worker wrote meanwhile', async () => {
+  await withWorker(async (db) => {
+    await db.sqlite!.query(insertAudit, auditRow(1));
+    // A long write on the worker, sent just before the transaction opens. The transaction holds the
+    // write lock from its start, after that write; a deferred one would read before it and write
+    // after it, and be refused at once (SQLITE_BUSY: its snapshot is stale).
+    const concurrent = db.sqlite!.query(
+      `insert into audit_log (seq, at, actor, event, subject, details, prev_hash, hash)
+       with recursive n(i) as (select 2 union all select i + 1 from n where i < 100001)
+       select i, i, 'test', 'test', null, '{}', '', 'h' || i from n`,
+      [],
+    );
+    await db.kysely.transaction().execute(async (trx) => {
+      const row = await trx.selectFrom('audit_log').select('seq').where('seq', '=', 1).executeTakeFirstOrThrow();
+      await concurrent;
+      await trx.updateTable('audit_log').set({ actor: 'in-transaction' }).where('seq', '=', row.seq).execute();
+    });
+    assert.equal((await concurrent)?.numAffectedRows, 100_000n);
+    const rows = await db.kysely.selectFrom('audit_log').select(['seq', 'actor']).where('seq', '<=', 2).orderBy('seq').execute();
+    assert.deepEqual(rows.map((r) => ({ ...r })), [{ seq: 1, actor: 'in-transaction' }, { seq: 2, actor: 'test' }]);
+  });
+});

@@ -1,7 +1,7 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
-import type { CheckpointerData } from './sqlite-checkpointer.ts';
-import { SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
+import { SqliteDialect, type QueryResult, type SqliteDatabase, type SqliteStatement } from 'kysely';
+import { CONNECTION_PRAGMAS, type WorkerData, type WriteReply, type WriteRequest } from './sqlite-protocol.ts';
 
 // Preparing costs more than running most of our statements: keep the prepared ones by SQL text.
 // Queries are built from a bounded set of shapes, so a small cap is plenty.
@@ -10,20 +10,28 @@ const STATEMENT_CACHE_SIZE = 500;
 /**
  * The connection run directly, outside Kysely's executor (store/prepared.ts): a statement on the
  * hot path then costs SQLite's own time, not Kysely's promise chain and connection mutex around it.
- * Returns undefined while a Kysely transaction is open on the connection: the statement must then
- * wait for it through Kysely, or it would run inside that transaction.
+ * Reads answer at once; writes go to the worker thread when it runs (a promise). Returns
+ * undefined while a Kysely transaction is open on the connection: the statement must then wait for
+ * it through Kysely, or it would run inside that transaction (and code inside a transaction must
+ * never wait for a statement outside it: the transaction holds the only write lock).
  */
 export interface DirectSqlite {
-  query<Row>(sql: string, parameters: readonly unknown[]): { rows: Row[]; numAffectedRows?: bigint } | undefined;
+  query<Row>(sql: string, parameters: readonly unknown[]): QueryResult<Row> | Promise<QueryResult<Row>> | undefined;
 }
 
+/** A statement that changes the file: the worker's (store/sqlite-worker.ts), when it is running. */
+const WRITE = /^\s*(insert|update|delete|replace)\b/i;
+
 /** Adapts Node's built-in `node:sqlite` to the better-sqlite3 shape Kysely's SqliteDialect expects. */
-function adapt(database: DatabaseSync, close: () => void): { kysely: SqliteDatabase; direct: DirectSqlite } {
+function adapt(database: DatabaseSync, close: () => void, writer: Writer | undefined): { kysely: SqliteDatabase; direct: DirectSqlite } {
   const cache = new Map<string, SqliteStatement>();
   const prepare = (sql: string): SqliteStatement => {
     const cached = cache.get(sql);
     if (cached) return cached;
-    const statement: StatementSync = database.prepare(sql);
+    // Kysely opens its transactions with a plain `begin`. A deferred transaction that reads, then
+    // writes after the worker committed, fails at once with SQLITE_BUSY (its snapshot is stale): an
+    // immediate one takes the write lock first, waiting for the worker's statement in progress.
+    const statement: StatementSync = database.prepare(writer && /^begin$/i.test(sql) ? 'begin immediate' : sql);
     const adapted: SqliteStatement = {
       reader: statement.columns().length > 0,
       all: (parameters) => statement.all(...(parameters as never[])),
@@ -42,6 +50,7 @@ function adapt(database: DatabaseSync, close: () => void): { kysely: SqliteDatab
     direct: {
       query<Row>(sql: string, parameters: readonly unknown[]) {
         if (database.isTransaction) return undefined;
+        if (writer?.running && WRITE.test(sql)) return writer.query<Row>(sql, parameters);
         const statement = prepare(sql);
         if (statement.reader) return { rows: statement.all(parameters) as Row[] };
         return { rows: [], numAffectedRows: BigInt(statement.run(parameters).changes) };
@@ -50,64 +59,100 @@ function adapt(database: DatabaseSync, close: () => void): { kysely: SqliteDatab
   };
 }
 
-/** SQLite's default, kept whenever no background checkpointer is running. */
+/** SQLite's default, kept whenever the worker is not running. */
 const AUTO_CHECKPOINT_PAGES = 1000;
 const CHECKPOINT_INTERVAL_MS = 500;
 
 /**
- * Hands WAL checkpoints to a worker thread (store/sqlite-checkpointer.ts). Until the worker is
- * up, and again if it ever stops, the connection checkpoints by itself as SQLite does by default:
- * the WAL can never grow without bound. Returns what stops the worker, and when it has stopped.
+ * The worker thread (store/sqlite-worker.ts) that runs the hot path's writes and the WAL
+ * checkpoints on a connection of its own. Until it is up, and again if it ever stops, the main
+ * connection writes and checkpoints by itself as SQLite does by default: the WAL can never grow
+ * without bound.
  */
-function checkpointInBackground(database: DatabaseSync, path: string): { stop(): void; exited: Promise<void> } {
-  let closing = false;
-  // No inherited flags: a --cpu-prof of the server must profile the server, not this thread.
-  const worker = new Worker(new URL('./sqlite-checkpointer.ts', import.meta.url), { workerData: { path, intervalMs: CHECKPOINT_INTERVAL_MS } satisfies CheckpointerData, execArgv: [] });
-  worker.unref();
-  worker.once('message', () => {
-    if (!closing) database.exec('PRAGMA wal_autocheckpoint = 0');
-  });
-  // An error is followed by 'exit': the fallback below covers both.
-  worker.on('error', () => {});
-  const exited = new Promise<void>((resolve) => {
-    worker.once('exit', () => {
-      if (!closing) database.exec(`PRAGMA wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
-      resolve();
+class Writer {
+  running = false;
+  readonly exited: Promise<void>;
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, { resolve(result: QueryResult<never>): void; reject(error: Error): void }>();
+  #nextId = 1;
+  #closing = false;
+
+  constructor(database: DatabaseSync, path: string) {
+    // No inherited flags: a --cpu-prof of the server must profile the server, not this thread.
+    this.#worker = new Worker(new URL('./sqlite-worker.ts', import.meta.url), {
+      workerData: { path, intervalMs: CHECKPOINT_INTERVAL_MS, statementCacheSize: STATEMENT_CACHE_SIZE } satisfies WorkerData,
+      execArgv: [],
     });
-  });
-  return {
-    stop: () => {
-      closing = true;
-      // Referenced again, so that the process waits for its last checkpoint instead of exiting.
-      worker.ref();
-      worker.postMessage('stop');
-    },
-    exited,
-  };
+    this.#worker.unref();
+    this.#worker.on('message', (message: WriteReply | 'ready') => {
+      if (message === 'ready') {
+        if (this.#closing) return;
+        database.exec('PRAGMA wal_autocheckpoint = 0');
+        this.running = true;
+        return;
+      }
+      const waiting = this.#pending.get(message.id);
+      this.#pending.delete(message.id);
+      if (this.#pending.size === 0 && !this.#closing) this.#worker.unref();
+      if (!waiting) return;
+      if (message.error) waiting.reject(Object.assign(new Error(message.error.message), message.error));
+      else waiting.resolve({ rows: message.rows as never[], ...(message.changes === undefined ? {} : { numAffectedRows: BigInt(message.changes) }) });
+    });
+    // An error is followed by 'exit': the fallback below covers both.
+    this.#worker.on('error', () => {});
+    this.exited = new Promise<void>((resolve) => {
+      this.#worker.once('exit', () => {
+        this.running = false;
+        // Whether these were written is unknown, as when a database connection drops mid-statement.
+        for (const { reject } of this.#pending.values()) reject(new Error('SQLite writer thread stopped'));
+        this.#pending.clear();
+        if (!this.#closing) database.exec(`PRAGMA wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
+        resolve();
+      });
+    });
+  }
+
+  query<Row>(sql: string, parameters: readonly unknown[]): Promise<QueryResult<Row>> {
+    const id = this.#nextId++;
+    // Referenced while a write is in flight: the process waits for its answer.
+    if (this.#pending.size === 0) this.#worker.ref();
+    const answered = new Promise<QueryResult<Row>>((resolve, reject) => this.#pending.set(id, { resolve, reject }));
+    this.#worker.postMessage({ id, sql, parameters } satisfies WriteRequest);
+    return answered;
+  }
+
+  /** Lets the writes already sent finish, then the last checkpoint. */
+  stop(): void {
+    this.#closing = true;
+    this.running = false;
+    // Referenced again, so that the process waits for its last checkpoint instead of exiting.
+    this.#worker.ref();
+    this.#worker.postMessage('stop');
+  }
 }
 
 /**
- * `close` settles once nothing holds the file any more, the checkpointer included (its last
- * checkpoint may still write the WAL after the connection closed). Kysely's own destroy closes
+ * `close` settles once nothing holds the file any more, the worker included (its last checkpoint
+ * may still write the WAL after the connection closed). Kysely's own destroy closes
  * the connection too, but only if a query ever ran.
  */
 export function nodeSqliteDialect(path: string): { dialect: SqliteDialect; direct: DirectSqlite; close(): Promise<void> } {
   const database = new DatabaseSync(path);
-  // WAL keeps readers off the writer's back; NORMAL sync is durable across process crashes.
-  database.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768;');
+  database.exec(CONNECTION_PRAGMAS);
   const inMemory = path === ':memory:' || path.startsWith('file::memory:');
-  const checkpointer = inMemory ? { stop: () => {}, exited: Promise.resolve() } : checkpointInBackground(database, path);
+  // An in-memory database is this connection's alone: no second connection can share it.
+  const writer = inMemory ? undefined : new Writer(database, path);
   const shutDown = () => {
-    checkpointer.stop();
+    writer?.stop();
     if (database.isOpen) database.close();
   };
-  const { kysely, direct } = adapt(database, shutDown);
+  const { kysely, direct } = adapt(database, shutDown, writer);
   return {
     dialect: new SqliteDialect({ database: kysely }),
     direct,
     close: async () => {
       shutDown();
-      await checkpointer.exited;
+      await writer?.exited;
     },
   };
 }
