@@ -105,3 +105,21 @@ it('SQLite file: a transaction that reads, then writes, is not refused because t
     assert.deepEqual(rows.map((r) => ({ ...r })), [{ seq: 1, actor: 'in-transaction' }, { seq: 2, actor: 'test' }]);
   });
 });
+
+it('SQLite file: Kysely’s writes go to the worker too, except inside a transaction', async () => {
+  await withWorker(async (db) => {
+    // total_changes() counts the rows this connection (the main one) changed.
+    const changedHere = () => db.kysely.selectNoFrom(sql<number>`total_changes()`.as('n')).executeTakeFirstOrThrow().then((r) => r.n);
+    const before = await changedHere();
+    await db.kysely.insertInto('audit_log').values({ seq: 1, at: 1, actor: 'test', event: 'test', subject: null, details: '{}', prev_hash: '', hash: 'h1' }).execute();
+    const swept = await db.kysely.updateTable('audit_log').set({ actor: 'swept' }).where('seq', '>=', 0).returning('seq').execute();
+    assert.deepEqual(swept.map((r) => r.seq), [1]);
+    assert.equal(await changedHere(), before, 'the worker wrote, not the main connection');
+    await db.kysely.transaction().execute(async (trx) => {
+      await trx.insertInto('audit_log').values({ seq: 2, at: 2, actor: 'test', event: 'test', subject: null, details: '{}', prev_hash: '', hash: 'h2' }).execute();
+    });
+    assert.equal(await changedHere(), before + 1, 'a transaction writes on the main connection');
+    const rows = await db.kysely.selectFrom('audit_log').select(['seq', 'actor']).orderBy('seq').execute();
+    assert.deepEqual(rows.map((r) => ({ ...r })), [{ seq: 1, actor: 'swept' }, { seq: 2, actor: 'test' }]);
+  });
+});

@@ -1,6 +1,6 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
-import { SqliteDialect, type QueryResult, type SqliteDatabase, type SqliteStatement } from 'kysely';
+import { SqliteDialect, type CompiledQuery, type DatabaseConnection, type Driver, type QueryResult, type SqliteDatabase, type SqliteStatement } from 'kysely';
 import { CONNECTION_PRAGMAS, type WorkerData, type WriteReply, type WriteRequest } from './sqlite-protocol.ts';
 
 // Preparing costs more than running most of our statements: keep the prepared ones by SQL text.
@@ -23,7 +23,7 @@ export interface DirectSqlite {
 const WRITE = /^\s*(insert|update|delete|replace)\b/i;
 
 /** Adapts Node's built-in `node:sqlite` to the better-sqlite3 shape Kysely's SqliteDialect expects. */
-function adapt(database: DatabaseSync, close: () => void, writer: Writer | undefined): { kysely: SqliteDatabase; direct: DirectSqlite } {
+function adapt(database: DatabaseSync, close: () => void, writer: Writer | undefined): { kysely: SqliteDatabase; direct: DirectSqlite; toWorker: ToWorker } {
   const cache = new Map<string, SqliteStatement>();
   const prepare = (sql: string): SqliteStatement => {
     const cached = cache.get(sql);
@@ -42,6 +42,10 @@ function adapt(database: DatabaseSync, close: () => void, writer: Writer | undef
     cache.set(sql, adapted);
     return adapted;
   };
+  // Every write outside a transaction goes to the worker when it runs: a write on this connection
+  // while the worker holds the lock would sleep in SQLite's busy handler, event loop and all.
+  const toWorker: ToWorker = <Row>(sql: string, parameters: readonly unknown[]) =>
+    writer?.running && !database.isTransaction && WRITE.test(sql) ? writer.query<Row>(sql, parameters) : undefined;
   return {
     kysely: {
       close,
@@ -50,13 +54,50 @@ function adapt(database: DatabaseSync, close: () => void, writer: Writer | undef
     direct: {
       query<Row>(sql: string, parameters: readonly unknown[]) {
         if (database.isTransaction) return undefined;
-        if (writer?.running && WRITE.test(sql)) return writer.query<Row>(sql, parameters);
+        const written = toWorker<Row>(sql, parameters);
+        if (written) return written;
         const statement = prepare(sql);
         if (statement.reader) return { rows: statement.all(parameters) as Row[] };
         return { rows: [], numAffectedRows: BigInt(statement.run(parameters).changes) };
       },
     },
+    toWorker,
   };
+}
+
+type ToWorker = <Row>(sql: string, parameters: readonly unknown[]) => Promise<QueryResult<Row>> | undefined;
+
+/** Kysely's SQLite driver, its writes outside transactions handed to the worker (`toWorker`). */
+class WorkerWritesDialect extends SqliteDialect {
+  readonly #toWorker: ToWorker;
+  constructor(database: SqliteDatabase, toWorker: ToWorker) {
+    super({ database });
+    this.#toWorker = toWorker;
+  }
+
+  override createDriver(): Driver {
+    const driver = super.createDriver();
+    const toWorker = this.#toWorker;
+    let routed: DatabaseConnection | undefined;
+    const route = (connection: DatabaseConnection): DatabaseConnection =>
+      (routed ??= {
+        executeQuery: <Row>(query: CompiledQuery) => toWorker<Row>(query.sql, query.parameters) ?? connection.executeQuery<Row>(query),
+        streamQuery: (query, chunkSize) => connection.streamQuery(query, chunkSize),
+      });
+    // Kysely's runtime lends the one connection to one query or transaction at a time.
+    return {
+      init: (options) => driver.init(options),
+      acquireConnection: async (options) => route(await driver.acquireConnection(options)),
+      beginTransaction: (connection, settings) => driver.beginTransaction(connection, settings),
+      commitTransaction: (connection) => driver.commitTransaction(connection),
+      rollbackTransaction: (connection) => driver.rollbackTransaction(connection),
+      releaseConnection: (connection, options) => driver.releaseConnection(connection, options),
+      destroy: () => driver.destroy(),
+      ...(driver.savepoint && { savepoint: driver.savepoint.bind(driver) }),
+      ...(driver.rollbackToSavepoint && { rollbackToSavepoint: driver.rollbackToSavepoint.bind(driver) }),
+      ...(driver.releaseSavepoint && { releaseSavepoint: driver.releaseSavepoint.bind(driver) }),
+    };
+  }
 }
 
 /** SQLite's default, kept whenever the worker is not running. */
@@ -146,9 +187,9 @@ export function nodeSqliteDialect(path: string): { dialect: SqliteDialect; direc
     writer?.stop();
     if (database.isOpen) database.close();
   };
-  const { kysely, direct } = adapt(database, shutDown, writer);
+  const { kysely, direct, toWorker } = adapt(database, shutDown, writer);
   return {
-    dialect: new SqliteDialect({ database: kysely }),
+    dialect: new WorkerWritesDialect(kysely, toWorker),
     direct,
     close: async () => {
       shutDown();
