@@ -271,14 +271,20 @@ for (const backend of backends) {
       assert.equal(stale.body.error, 'SIGNATURE_STALE');
       const tampered = await sim.call<{ error: string }>('POST', `/activation/${flowId}/verify`, JSON.parse(body), { deviceId: 'activation', tamper: (init) => (init.body = init.body.replace(codes.sms, '000000')) });
       assert.equal(tampered.body.error, 'SIGNATURE_INVALID');
+      const attempts = async () => (await t.vigie.db.kysely.selectFrom('activation').select('attempts').where('id', '=', flowId).executeTakeFirstOrThrow()).attempts;
+      assert.equal(await attempts(), 0, 'refused signatures spend no attempt');
       let captured: { headers: Record<string, string>; body: string } | undefined;
-      const first = await sim.call('POST', `/activation/${flowId}/verify`, JSON.parse(body), { deviceId: 'activation', tamper: (init) => (captured = { headers: { ...init.headers }, body: init.body }) });
-      assert.equal(first.status, 200);
+      const wrong = JSON.parse(body.replace(codes.sms, codes.sms === '000000' ? '111111' : '000000'));
+      const first = await sim.call('POST', `/activation/${flowId}/verify`, wrong, { deviceId: 'activation', tamper: (init) => (captured = { headers: { ...init.headers }, body: init.body }) });
+      assert.equal(first.status, 422);
       const replay = await fetch(`${t.issuer}/device/v1/activation/${flowId}/verify`, { method: 'POST', headers: captured!.headers, body: captured!.body });
       assert.equal(replay.status, 401);
       assert.equal(((await replay.json()) as { error: string }).error, 'SIGNATURE_REPLAYED');
-      const attempts = await t.vigie.db.kysely.selectFrom('activation').select('attempts').where('id', '=', flowId).executeTakeFirstOrThrow();
-      assert.equal(attempts.attempts, 0, 'refused signatures spend no attempt');
+      assert.equal(await attempts(), 1, 'the replay spent no attempt');
+      assert.equal((await sim.verifyCodes(flowId, codes.email, codes.sms)).status, 200);
+      // Once the flow moved on, its earlier step is refused before any signature is looked at.
+      const late = await fetch(`${t.issuer}/device/v1/activation/${flowId}/verify`, { method: 'POST', headers: captured!.headers, body: captured!.body });
+      assert.equal(((await late.json()) as { error: string }).error, 'ACTIVATION_ALREADY_USED');
       assert.equal((await devicesOf(nationalId)).length, 0);
     });
 
@@ -375,11 +381,14 @@ describe('operator-code activation attempts are rate-limited per source', () => 
       assert.equal(wrong.status, 403, `attempt ${i + 1}`);
     }
     const audited = (await t.vigie.audit.list()).length;
+    const nonces = () => t.vigie.db.kysely.selectFrom('device_nonce').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow().then((r) => Number(r.n));
+    const remembered = await nonces();
     const sim = await DeviceSimulator.create(t.issuer, { clock: t.clock });
     const refused = await sim.activate({ nationalId: DEMO_PRO.nationalId, activationCode: code, pin: '2468' });
     assert.equal(refused.status, 429);
     assert.equal(refused.body.error, 'ACTIVATION_RATE_LIMITED');
     assert.equal((await t.vigie.audit.list()).length, audited, 'a refused attempt writes no audit entry');
+    assert.equal(await nonces(), remembered, 'nor a replay nonce: the limit comes before the signature');
     t.clock.advance(2 * 3600_000);
     const fresh = await t.vigie.devices.createActivationCode(DEMO_PRO.nationalId);
     assert.equal((await sim.activate({ nationalId: DEMO_PRO.nationalId, activationCode: fresh.code, pin: '2468' })).status, 201);

@@ -41,6 +41,7 @@ export async function activationRoutes(app: FastifyInstance, deps: ActivationRou
   app.post('/device/v1/activation/:flowId/verify', async (request) => {
     const { flowId } = parse(activationFlowParams, request.params);
     const body = parse(activationVerifyBody, request.body);
+    await activation.ready(flowId, 'verify');
     await devices.authenticate({ method: request.method, path: request.url, headers: request.headers, body: request.rawBody ?? '' }, body.publicKey);
     const flow = await activation.verify({ flowId, ...body, ip: request.ip });
     return { flowId: flow.flowId, state: 'verified', expiresAt: flow.expiresAt };
@@ -49,6 +50,7 @@ export async function activationRoutes(app: FastifyInstance, deps: ActivationRou
   app.post('/device/v1/activation/:flowId/complete', async (request, reply) => {
     const { flowId } = parse(activationFlowParams, request.params);
     const body = parse(activationCompleteBody, request.body);
+    await activation.ready(flowId, 'complete');
     await devices.authenticate({ method: request.method, path: request.url, headers: request.headers, body: request.rawBody ?? '' }, body.publicKey);
     const device = await activation.complete({ flowId, ...body, ip: request.ip });
     return reply.code(201).send(viewDevice(device));

@@ -150,9 +150,7 @@ export class ActivationService {
 
   /** Checks both codes (single use) and binds the flow to the device key that presented them. */
   async verify(input: { flowId: string; emailCode: string; smsCode: string; publicKey: JsonWebKey; ip: string }): Promise<{ flowId: string; expiresAt: number }> {
-    const flow = await this.#live(input.flowId);
-    if (flow.state === 'verified' || flow.state === 'completed') throw deviceErrors.ACTIVATION_ALREADY_USED();
-    if (flow.state !== 'pending') throw deviceErrors.ACTIVATION_ATTEMPTS_EXHAUSTED();
+    const flow = await this.ready(input.flowId, 'verify');
     // Both comparisons always run: the time does not tell which code was wrong, nor does the answer.
     const emailOk = constantTimeEqual(this.#hashCode(flow.id, 'email', input.emailCode), flow.emailCodeHash);
     const smsOk = constantTimeEqual(this.#hashCode(flow.id, 'sms', input.smsCode), flow.smsCodeHash);
@@ -175,10 +173,7 @@ export class ActivationService {
   /** Registers the device (PIN chosen) on a verified flow, once; then emails the notice with its revocation link. */
   async complete(input: { flowId: string; publicKey: JsonWebKey; pin: string; name: string; ip: string }): Promise<Device> {
     const now = this.#clock.now();
-    const flow = await this.#live(input.flowId);
-    if (flow.state === 'pending') throw deviceErrors.ACTIVATION_NOT_VERIFIED();
-    if (flow.state === 'completed') throw deviceErrors.ACTIVATION_ALREADY_USED();
-    if (flow.state !== 'verified') throw deviceErrors.ACTIVATION_ATTEMPTS_EXHAUSTED();
+    const flow = await this.ready(input.flowId, 'complete');
     const thumbprint = jwkThumbprint(input.publicKey);
     if (!flow.keyThumbprint || !constantTimeEqual(thumbprint, flow.keyThumbprint)) throw deviceErrors.ACTIVATION_KEY_MISMATCH();
     const device = this.#devices.newDevice({ nationalId: flow.nationalId, name: input.name, publicKey: input.publicKey, pin: input.pin }, now);
@@ -221,6 +216,19 @@ export class ActivationService {
   }
 
   /** Loads a flow, settling it as expired first when its time is up. */
+  /**
+   * The flow, when it is at `step`; the error that step would answer otherwise. The routes ask
+   * before checking the request's signature: a signature stores a replay nonce, and anyone can
+   * sign with a key of their own, so only a live flow's steps may cost a write.
+   */
+  async ready(flowId: string, step: 'verify' | 'complete'): Promise<CodeActivation> {
+    const flow = await this.#live(flowId);
+    if (flow.state === (step === 'verify' ? 'pending' : 'verified')) return flow;
+    if (flow.state === 'completed' || (step === 'verify' && flow.state === 'verified')) throw deviceErrors.ACTIVATION_ALREADY_USED();
+    if (flow.state === 'pending') throw deviceErrors.ACTIVATION_NOT_VERIFIED();
+    throw deviceErrors.ACTIVATION_ATTEMPTS_EXHAUSTED();
+  }
+
   async #live(flowId: string): Promise<CodeActivation> {
     const flow = await this.#store.get(flowId);
     if (!flow) throw deviceErrors.ACTIVATION_NOT_FOUND();

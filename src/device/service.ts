@@ -93,7 +93,8 @@ export class DeviceService {
 
   /**
    * Authenticates one signed request. The signature is checked before the nonce is stored, so
-   * unsigned traffic cannot fill the replay table.
+   * unsigned traffic cannot fill the replay table. With `activationKey`, anyone can sign (with a
+   * key of their own): the activation routes put their rate limit or flow check before this call.
    */
   async authenticate(request: SignedRequest, activationKey?: JsonWebKey): Promise<Device | undefined> {
     const header = (name: string) => {

@@ -51,6 +51,8 @@ export class SqlOidcModelStore implements OidcModelStore {
     const expiresAt = expiresIn ? this.#clock.now() + expiresIn * 1000 : null;
     const accountId = typeof payload.accountId === 'string' ? payload.accountId : null;
     await upsertModel(this.#db, model, id, JSON.stringify(payload), payload.grantId ?? null, payload.userCode ?? null, payload.uid ?? null, accountId, expiresAt);
+    // Again: a find while the write was on its way may have cached the old row.
+    if (model === 'Client') this.#clients.delete(id);
   }
 
   async find(model: string, id: string): Promise<AdapterPayload | undefined> {
@@ -86,6 +88,7 @@ export class SqlOidcModelStore implements OidcModelStore {
   async destroy(model: string, id: string): Promise<void> {
     if (model === 'Client') this.#clients.delete(id);
     await this.#db.kysely.deleteFrom('oidc_model').where('model', '=', model).where('id', '=', id).execute();
+    if (model === 'Client') this.#clients.delete(id);
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {

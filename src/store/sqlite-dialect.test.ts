@@ -4,6 +4,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DatabaseSync } from 'node:sqlite';
 import { sql } from 'kysely';
 import { openDatabase, migrate } from './db.ts';
 
@@ -74,6 +75,11 @@ it('SQLite file: writes run on the worker thread, the main connection reads them
       assert.match(error.message, /UNIQUE constraint failed: audit_log\.seq/);
       return true;
     });
+    const inserted = await db.kysely.insertInto('audit_log').values({ seq: 5, at: 5, actor: 'test', event: 'test', subject: null, details: '{}', prev_hash: '', hash: 'h5' }).executeTakeFirst();
+    const [{ rowid }] = (db.sqlite!.query<{ rowid: number }>('select rowid from audit_log where seq = ?', [5]) as { rows: Array<{ rowid: number }> }).rows as [{ rowid: number }];
+    assert.equal(inserted.insertId, BigInt(rowid), 'the rowid of the worker’s insert');
+    // A value that cannot cross to the thread fails that write alone.
+    await assert.rejects(async () => db.sqlite!.query(insertAudit, [...auditRow(6).slice(0, 7), () => 'h6']), /could not be cloned/);
     // Closing lets the writes already sent finish.
     const last = db.sqlite!.query(insertAudit, auditRow(2));
     await db.close();
@@ -121,5 +127,30 @@ it('SQLite file: Kysely’s writes go to the worker too, except inside a transac
     assert.equal(await changedHere(), before + 1, 'a transaction writes on the main connection');
     const rows = await db.kysely.selectFrom('audit_log').select(['seq', 'actor']).orderBy('seq').execute();
     assert.deepEqual(rows.map((r) => ({ ...r })), [{ seq: 1, actor: 'swept' }, { seq: 2, actor: 'test' }]);
+  });
+});
+
+it('SQLite file: a transaction waits for a write lock held elsewhere without stopping the event loop', async () => {
+  await withWorker(async (db) => {
+    const dir = (await sql<{ file: string }>`select file from pragma_database_list where name = 'main'`.execute(db.kysely)).rows[0]!.file;
+    // An operator command, say, in the middle of a write.
+    const other = new DatabaseSync(dir);
+    other.exec('begin immediate');
+    let ticks = 0;
+    const ticking = setInterval(() => (ticks += 1), 2);
+    const released = sleep(100).then(() => other.exec('commit'));
+    try {
+      const started = performance.now();
+      await db.kysely.transaction().execute(async (trx) => {
+        await trx.insertInto('audit_log').values({ seq: 1, at: 1, actor: 'test', event: 'test', subject: null, details: '{}', prev_hash: '', hash: 'h1' }).execute();
+      });
+      assert.ok(performance.now() - started >= 90, 'the transaction waited for the lock');
+      assert.ok(ticks >= 10, `timers kept running while it waited (${ticks} ticks)`);
+    } finally {
+      clearInterval(ticking);
+      await released;
+      other.close();
+    }
+    assert.equal((await db.kysely.selectFrom('audit_log').select('seq').execute()).length, 1);
   });
 });

@@ -1,7 +1,8 @@
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { SqliteDialect, type CompiledQuery, type DatabaseConnection, type Driver, type QueryResult, type SqliteDatabase, type SqliteStatement } from 'kysely';
-import { CONNECTION_PRAGMAS, type WorkerData, type WriteReply, type WriteRequest } from './sqlite-protocol.ts';
+import { BUSY_TIMEOUT_MS, CONNECTION_PRAGMAS, type WorkerData, type WriteReply, type WriteRequest } from './sqlite-protocol.ts';
 
 // Preparing costs more than running most of our statements: keep the prepared ones by SQL text.
 // Queries are built from a bounded set of shapes, so a small cap is plenty.
@@ -19,19 +20,22 @@ export interface DirectSqlite {
   query<Row>(sql: string, parameters: readonly unknown[]): QueryResult<Row> | Promise<QueryResult<Row>> | undefined;
 }
 
-/** A statement that changes the file: the worker's (store/sqlite-worker.ts), when it is running. */
+/**
+ * A statement that changes the file: the worker's (store/sqlite-worker.ts), when it is running.
+ * Others (reads, and the migrations' DDL, which run before any request) stay on this connection;
+ * so would a write that starts with a `with` clause (none does).
+ */
 const WRITE = /^\s*(insert|update|delete|replace)\b/i;
 
+const isBusy = (error: unknown) => (Number((error as { errcode?: unknown } | null)?.errcode) & 0xff) === 5;
+
 /** Adapts Node's built-in `node:sqlite` to the better-sqlite3 shape Kysely's SqliteDialect expects. */
-function adapt(database: DatabaseSync, close: () => void, writer: Writer | undefined): { kysely: SqliteDatabase; direct: DirectSqlite; toWorker: ToWorker } {
+function adapt(database: DatabaseSync, close: () => void, writer: Writer | undefined): { kysely: SqliteDatabase; direct: DirectSqlite; toWorker: ToWorker; begin: Begin | undefined } {
   const cache = new Map<string, SqliteStatement>();
   const prepare = (sql: string): SqliteStatement => {
     const cached = cache.get(sql);
     if (cached) return cached;
-    // Kysely opens its transactions with a plain `begin`. A deferred transaction that reads, then
-    // writes after the worker committed, fails at once with SQLITE_BUSY (its snapshot is stale): an
-    // immediate one takes the write lock first, waiting for the worker's statement in progress.
-    const statement: StatementSync = database.prepare(writer && /^begin$/i.test(sql) ? 'begin immediate' : sql);
+    const statement: StatementSync = database.prepare(sql);
     const adapted: SqliteStatement = {
       reader: statement.columns().length > 0,
       all: (parameters) => statement.all(...(parameters as never[])),
@@ -46,7 +50,29 @@ function adapt(database: DatabaseSync, close: () => void, writer: Writer | undef
   // while the worker holds the lock would sleep in SQLite's busy handler, event loop and all.
   const toWorker: ToWorker = <Row>(sql: string, parameters: readonly unknown[]) =>
     writer?.running && !database.isTransaction && WRITE.test(sql) ? writer.query<Row>(sql, parameters) : undefined;
+  /**
+   * Kysely opens its transactions with a plain `begin`. A deferred transaction that reads, then
+   * writes after the worker committed, fails at once with SQLITE_BUSY (its snapshot is stale): an
+   * immediate one takes the write lock first. It waits for a lock held elsewhere (the worker's
+   * statement in progress, an operator command) by retrying, not in SQLite's busy handler, which
+   * would sleep with the event loop.
+   */
+  const begin = async (): Promise<QueryResult<never>> => {
+    for (let waited = 0, pause = 1; ; waited += pause, pause = Math.min(pause * 2, 25)) {
+      database.exec('PRAGMA busy_timeout = 0');
+      try {
+        database.exec('begin immediate');
+        return { rows: [] };
+      } catch (error) {
+        if (!isBusy(error) || waited >= BUSY_TIMEOUT_MS) throw error;
+      } finally {
+        database.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      }
+      await sleep(pause);
+    }
+  };
   return {
+    begin: writer ? begin : undefined,
     kysely: {
       close,
       prepare,
@@ -66,22 +92,30 @@ function adapt(database: DatabaseSync, close: () => void, writer: Writer | undef
 }
 
 type ToWorker = <Row>(sql: string, parameters: readonly unknown[]) => Promise<QueryResult<Row>> | undefined;
+type Begin = () => Promise<QueryResult<never>>;
 
-/** Kysely's SQLite driver, its writes outside transactions handed to the worker (`toWorker`). */
+/**
+ * Kysely's SQLite driver, its writes outside transactions handed to the worker (`toWorker`), its
+ * transactions begun by `begin` when there is a worker.
+ */
 class WorkerWritesDialect extends SqliteDialect {
   readonly #toWorker: ToWorker;
-  constructor(database: SqliteDatabase, toWorker: ToWorker) {
+  readonly #begin: Begin | undefined;
+  constructor(database: SqliteDatabase, toWorker: ToWorker, begin: Begin | undefined) {
     super({ database });
     this.#toWorker = toWorker;
+    this.#begin = begin;
   }
 
   override createDriver(): Driver {
     const driver = super.createDriver();
     const toWorker = this.#toWorker;
+    const begin = this.#begin;
     let routed: DatabaseConnection | undefined;
     const route = (connection: DatabaseConnection): DatabaseConnection =>
       (routed ??= {
-        executeQuery: <Row>(query: CompiledQuery) => toWorker<Row>(query.sql, query.parameters) ?? connection.executeQuery<Row>(query),
+        executeQuery: <Row>(query: CompiledQuery) =>
+          (begin && query.sql === 'begin' ? (begin() as Promise<QueryResult<Row>>) : undefined) ?? toWorker<Row>(query.sql, query.parameters) ?? connection.executeQuery<Row>(query),
         streamQuery: (query, chunkSize) => connection.streamQuery(query, chunkSize),
       });
     // Kysely's runtime lends the one connection to one query or transaction at a time.
@@ -137,10 +171,11 @@ class Writer {
       if (this.#pending.size === 0 && !this.#closing) this.#worker.unref();
       if (!waiting) return;
       if (message.error) waiting.reject(Object.assign(new Error(message.error.message), message.error));
-      else waiting.resolve({ rows: message.rows as never[], ...(message.changes === undefined ? {} : { numAffectedRows: BigInt(message.changes) }) });
+      else waiting.resolve({ rows: message.rows as never[], ...(message.changes === undefined ? {} : { numAffectedRows: BigInt(message.changes) }), ...(message.insertId === undefined ? {} : { insertId: BigInt(message.insertId) }) });
     });
-    // An error is followed by 'exit': the fallback below covers both.
-    this.#worker.on('error', () => {});
+    // An error is followed by 'exit': the fallback below covers both. Said once, since the event
+    // loop then runs every write itself.
+    this.#worker.on('error', (error) => process.emitWarning(`SQLite worker thread failed, writes run on the main thread: ${error.message}`));
     this.exited = new Promise<void>((resolve) => {
       this.#worker.once('exit', () => {
         this.running = false;
@@ -158,12 +193,20 @@ class Writer {
     // Referenced while a write is in flight: the process waits for its answer.
     if (this.#pending.size === 0) this.#worker.ref();
     const answered = new Promise<QueryResult<Row>>((resolve, reject) => this.#pending.set(id, { resolve, reject }));
-    this.#worker.postMessage({ id, sql, parameters } satisfies WriteRequest);
+    try {
+      this.#worker.postMessage({ id, sql, parameters } satisfies WriteRequest);
+    } catch (error) {
+      // A value that cannot cross to the thread (a function): this write fails, nothing waits for it.
+      this.#pending.delete(id);
+      if (this.#pending.size === 0 && !this.#closing) this.#worker.unref();
+      return Promise.reject(error as Error);
+    }
     return answered;
   }
 
   /** Lets the writes already sent finish, then the last checkpoint. */
   stop(): void {
+    if (this.#closing) return;
     this.#closing = true;
     this.running = false;
     // Referenced again, so that the process waits for its last checkpoint instead of exiting.
@@ -180,16 +223,17 @@ class Writer {
 export function nodeSqliteDialect(path: string): { dialect: SqliteDialect; direct: DirectSqlite; close(): Promise<void> } {
   const database = new DatabaseSync(path);
   database.exec(CONNECTION_PRAGMAS);
-  const inMemory = path === ':memory:' || path.startsWith('file::memory:');
+  // A second connection would open a database of its own: `''` is a private temporary one.
+  const inMemory = path === '' || path === ':memory:' || path.startsWith('file::memory:') || (path.startsWith('file:') && /[?&]mode=memory(&|$)/.test(path));
   // An in-memory database is this connection's alone: no second connection can share it.
   const writer = inMemory ? undefined : new Writer(database, path);
   const shutDown = () => {
     writer?.stop();
     if (database.isOpen) database.close();
   };
-  const { kysely, direct, toWorker } = adapt(database, shutDown, writer);
+  const { kysely, direct, toWorker, begin } = adapt(database, shutDown, writer);
   return {
-    dialect: new WorkerWritesDialect(kysely, toWorker),
+    dialect: new WorkerWritesDialect(kysely, toWorker, begin),
     direct,
     close: async () => {
       shutDown();

@@ -1,8 +1,12 @@
 // What store/sqlite-dialect.ts and its worker thread (store/sqlite-worker.ts) share.
 
+/** How long a connection waits for another one's write lock before SQLITE_BUSY. */
+export const BUSY_TIMEOUT_MS = 5000;
+
 /** Every connection to the file, the main one and the worker's. */
-// WAL keeps readers off the writer's back; NORMAL sync is durable across process crashes.
-export const CONNECTION_PRAGMAS = 'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768;';
+// The timeout first: switching a new file to WAL may itself wait for another connection. WAL
+// keeps readers off the writer's back; NORMAL sync is durable across process crashes.
+export const CONNECTION_PRAGMAS = `PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768;`;
 
 export interface WorkerData {
   path: string;
@@ -24,4 +28,4 @@ export interface SqliteErrorShape {
   errstr: unknown;
 }
 
-export type WriteReply = { id: number; rows: unknown[]; changes?: number; error?: undefined } | { id: number; error: SqliteErrorShape };
+export type WriteReply = { id: number; rows: unknown[]; changes?: number; insertId?: number | bigint; error?: undefined } | { id: number; error: SqliteErrorShape };

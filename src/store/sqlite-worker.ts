@@ -36,7 +36,8 @@ function run({ id, sql, parameters }: WriteRequest): WriteReply {
   try {
     const statement = prepare(sql);
     if (statement.columns().length > 0) return { id, rows: statement.all(...(parameters as never[])) };
-    return { id, rows: [], changes: Number(statement.run(...(parameters as never[])).changes) };
+    const { changes, lastInsertRowid } = statement.run(...(parameters as never[]));
+    return { id, rows: [], changes: Number(changes), insertId: lastInsertRowid };
   } catch (caught) {
     const error = caught as Error & { code?: unknown; errcode?: unknown; errstr?: unknown };
     return { id, error: { message: error.message, code: error.code, errcode: error.errcode, errstr: error.errstr } };
