@@ -167,7 +167,7 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
       (instance) => loginRoutes(instance, { provider, cookieKeys, login, bus, clock, csrfKey: keys.csrf, defence, trust }),
       (instance) => defenceRoutes(instance, { devices, defence, challenges, clock }),
       (instance) => metricsRoutes(instance, { metrics, token: config.metricsToken }),
-      (instance) => deviceRoutes(instance, { devices, challenges, issuer: config.issuer, clock, activationAttemptAllowed: (ip) => defence.withinRate(`activate:${activationSource(ip)}`, config.activationAttemptsPerIpPerHour, 3600_000) }),
+      (instance) => deviceRoutes(instance, { devices, challenges, issuer: config.issuer, clock, activationAttemptAllowed: (ip) => defence.withinRate(`activate:${activationSource(ip)}`, config.activationAttemptsPerIpPerHour, 3600_000), announceActivation: (device) => authenticator.activation.announce(device) }),
       ...authenticator.plugins,
       (instance) => wallet.routes(instance),
       healthRoutes(

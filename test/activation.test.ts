@@ -75,6 +75,22 @@ for (const backend of backends) {
       for (const sent of ['activation.email_sent', 'activation.sms_sent', 'activation.notice_sent']) assert.ok(events.includes(sent), sent);
     });
 
+    it('an activation with an operator’s code sends the same notice, whose link revokes the device', async () => {
+      const nationalId = pro();
+      const { code } = await t.vigie.devices.createActivationCode(nationalId);
+      const sim = await simulator();
+      const done = await sim.activate({ nationalId, activationCode: code, pin: '4826' });
+      assert.equal(done.status, 201, JSON.stringify(done.body));
+      const link = await noticeLink(t, (await t.vigie.directory.getContacts(nationalId))!.email!);
+      const token = new URL(link).searchParams.get('token')!;
+      const revoke = await fetch(`${t.issuer}/e-cps/revoquer`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }) });
+      assert.equal(revoke.status, 200);
+      assert.equal((await devicesOf(nationalId)).length, 0);
+      assert.equal((await sim.call<{ error: string }>('GET', '/me')).body.error, 'DEVICE_REVOKED');
+      const notice = (await t.vigie.audit.list({ subject: nationalId })).find((e) => e.event === 'activation.notice_sent');
+      assert.deepEqual(notice?.details, { deviceId: done.body.id });
+    });
+
     it('codes are kept only as keyed hashes, and appear in no audit entry', async () => {
       const nationalId = pro();
       const { codes, flowId } = await verified(nationalId);

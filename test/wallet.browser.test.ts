@@ -179,7 +179,7 @@ describe('the wallet in a real browser (Chromium)', { skip: missing }, () => {
     await assertNoHorizontalScroll(wallet);
     await screenshot(wallet, 'wallet-6-contact-cooling-off');
 
-    const [notice] = await t.vigie.authenticator.outbox.list({ recipient: 'camille.martin@demo.vigie.test' });
+    const [notice] = (await t.vigie.authenticator.outbox.list({ recipient: 'camille.martin@demo.vigie.test' })).filter((m) => m.subject !== 'Une nouvelle e-CPS a été activée');
     const link = new RegExp(`${t.issuer}/wallet/contacts/cancel/[A-Za-z0-9_-]+`).exec(notice!.body)![0];
     const mailbox = await browser.newContext(DESKTOP);
     const cancelPage = await mailbox.newPage();

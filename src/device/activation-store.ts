@@ -147,6 +147,14 @@ export class SqlRevokeTokenStore {
     this.#db = db;
   }
 
+  /** A link for a device that already exists (activation codes insert theirs with the device). */
+  async issue(revoke: { tokenHash: string; deviceId: string; nationalId: string; expiresAt: number }, now: number): Promise<void> {
+    await this.#db.kysely
+      .insertInto('device_revoke_token')
+      .values({ token_hash: revoke.tokenHash, device_id: revoke.deviceId, national_id: revoke.nationalId, created_at: now, expires_at: revoke.expiresAt, used_at: null })
+      .execute();
+  }
+
   /** The device a live, unused token names, without spending it (the confirmation page). */
   async peek(tokenHash: string, now: number): Promise<{ deviceId: string; nationalId: string } | undefined> {
     const row = await this.#db.kysely

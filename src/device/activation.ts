@@ -142,8 +142,8 @@ export class ActivationService {
       const ttlMinutes = this.#options.ttlMinutes;
       const email = contacts.email;
       const mobile = contacts.mobile;
-      this.#background(flow, 'email', () => this.#mailer.send({ to: email, ...activationCodeEmail({ code: emailCode, ttlMinutes }) }));
-      this.#background(flow, 'sms', () => this.#sms.send({ to: mobile, text: activationCodeSms({ code: smsCode, ttlMinutes }) }));
+      this.#background(flow.nationalId, { flowId: flow.id }, 'email', () => this.#mailer.send({ to: email, ...activationCodeEmail({ code: emailCode, ttlMinutes }) }));
+      this.#background(flow.nationalId, { flowId: flow.id }, 'sms', () => this.#sms.send({ to: mobile, text: activationCodeSms({ code: smsCode, ttlMinutes }) }));
     }
     return { flowId: flow.id, expiresAt: flow.expiresAt };
   }
@@ -185,12 +185,27 @@ export class ActivationService {
     }
     await this.#audit.append({ actor: `device:${device.id}`, event: 'device.activated', subject: flow.nationalId, details: { deviceId: device.id, name: device.name, method: 'email_sms', flowId: flow.id } });
     const contacts = await this.#directory.getContacts(flow.nationalId);
-    if (contacts?.email) {
-      const to = contacts.email;
-      const revokeUrl = `${this.#options.issuer}/e-cps/revoquer?token=${encodeURIComponent(token)}`;
-      this.#background(flow, 'notice', () => this.#mailer.send({ to, ...deviceActivatedEmail({ deviceName: device.name, at: now, revokeUrl, revokeDays: REVOKE_LINK_DAYS }) }));
-    }
+    if (contacts?.email) this.#sendNotice(contacts.email, device, token, now, { flowId: flow.id });
     return device;
+  }
+
+  /**
+   * The notice of a device activated with an operator's code: the same email and revocation link
+   * as an activation by codes, so that a device registered through a deceived operator (or a
+   * code read over a shoulder) does not go unnoticed either.
+   */
+  async announce(device: Device): Promise<void> {
+    const contacts = await this.#directory.getContacts(device.nationalId);
+    if (!contacts?.email) return;
+    const now = this.#clock.now();
+    const token = randomId(32);
+    await this.#revokeTokens.issue({ tokenHash: this.#hashRevokeToken(token), deviceId: device.id, nationalId: device.nationalId, expiresAt: now + REVOKE_LINK_DAYS * 24 * HOUR_MS }, now);
+    this.#sendNotice(contacts.email, device, token, now, { deviceId: device.id });
+  }
+
+  #sendNotice(to: string, device: Device, token: string, now: number, about: Record<string, string>): void {
+    const revokeUrl = `${this.#options.issuer}/e-cps/revoquer?token=${encodeURIComponent(token)}`;
+    this.#background(device.nationalId, about, 'notice', () => this.#mailer.send({ to, ...deviceActivatedEmail({ deviceName: device.name, at: now, revokeUrl, revokeDays: REVOKE_LINK_DAYS }) }));
   }
 
   /** The device a "ce n'était pas moi" link names, if the link is live. */
@@ -241,12 +256,13 @@ export class ActivationService {
     return flow;
   }
 
-  #background(flow: CodeActivation, what: 'email' | 'sms' | 'notice', send: () => Promise<void>): void {
+  /** Sends in the background; `about` names the flow or device in the audit log and the logs. */
+  #background(nationalId: string, about: Record<string, string>, what: 'email' | 'sms' | 'notice', send: () => Promise<void>): void {
     const task = send()
-      .then(() => this.#audit.append({ actor: 'system', event: `activation.${what}_sent`, subject: flow.nationalId, details: { flowId: flow.id } }))
+      .then(() => this.#audit.append({ actor: 'system', event: `activation.${what}_sent`, subject: nationalId, details: about }))
       .then(() => undefined, (err: unknown) => {
         // The message text holds a code: log the failure, never the message.
-        this.#logger.error({ err: err instanceof Error ? { name: err.name, message: err.message } : String(err), flowId: flow.id, what }, 'activation message delivery failed');
+        this.#logger.error({ err: err instanceof Error ? { name: err.name, message: err.message } : String(err), ...about, what }, 'activation message delivery failed');
       })
       .finally(() => this.#inFlight.delete(task));
     this.#inFlight.add(task);

@@ -23,6 +23,8 @@ export interface DeviceRoutesDeps {
   clock?: { now(): number };
   /** Counts one operator-code activation attempt from this address; false past its hourly limit. */
   activationAttemptAllowed: (ip: string) => Promise<boolean>;
+  /** Emails the professional the notice of a new device, with its revocation link (ActivationService.announce). */
+  announceActivation: (device: Device) => Promise<void>;
 }
 
 const BODY_LIMIT = 8 * 1024;
@@ -92,6 +94,8 @@ export async function deviceRoutes(app: FastifyInstance, deps: DeviceRoutesDeps)
     if (!(await deps.activationAttemptAllowed(request.ip))) throw deviceErrors.ACTIVATION_RATE_LIMITED({ headers: { 'retry-after': '3600' } });
     await devices.authenticate({ method: request.method, path: request.url, headers: request.headers, body: request.rawBody ?? '' }, body.publicKey);
     const device = await devices.activate({ ...body, ip: request.ip });
+    // The device is registered: a notice that cannot go out is logged, not the activation refused.
+    await deps.announceActivation(device).catch((err: unknown) => request.log.error({ err, deviceId: device.id }, 'activation notice failed'));
     return reply.code(201).send(viewDevice(device));
   });
 
