@@ -230,7 +230,6 @@ export class ActivationService {
     while (this.#inFlight.size) await Promise.allSettled([...this.#inFlight]);
   }
 
-  /** Loads a flow, settling it as expired first when its time is up. */
   /**
    * The flow, when it is at `step`; the error that step would answer otherwise. The routes ask
    * before checking the request's signature: a signature stores a replay nonce, and anyone can
@@ -244,6 +243,7 @@ export class ActivationService {
     throw deviceErrors.ACTIVATION_ATTEMPTS_EXHAUSTED();
   }
 
+  /** Loads a flow, settling it as expired first when its time is up. */
   async #live(flowId: string): Promise<CodeActivation> {
     const flow = await this.#store.get(flowId);
     if (!flow) throw deviceErrors.ACTIVATION_NOT_FOUND();

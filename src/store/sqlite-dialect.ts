@@ -223,9 +223,9 @@ class Writer {
 export function nodeSqliteDialect(path: string): { dialect: SqliteDialect; direct: DirectSqlite; close(): Promise<void> } {
   const database = new DatabaseSync(path);
   database.exec(CONNECTION_PRAGMAS);
-  // A second connection would open a database of its own: `''` is a private temporary one.
+  // In memory (or `''`, a private temporary file), the database is this connection's alone: a
+  // second connection would open a database of its own.
   const inMemory = path === '' || path === ':memory:' || path.startsWith('file::memory:') || (path.startsWith('file:') && /[?&]mode=memory(&|$)/.test(path));
-  // An in-memory database is this connection's alone: no second connection can share it.
   const writer = inMemory ? undefined : new Writer(database, path);
   const shutDown = () => {
     writer?.stop();

@@ -21,21 +21,23 @@ database.exec('PRAGMA wal_autocheckpoint = 0');
 const checkpoint = database.prepare('PRAGMA wal_checkpoint(PASSIVE)');
 const timer = setInterval(() => checkpoint.get(), intervalMs);
 
-const cache = new Map<string, StatementSync>();
-function prepare(sql: string): StatementSync {
-  let statement = cache.get(sql);
-  if (!statement) {
-    statement = database.prepare(sql);
+const cache = new Map<string, { statement: StatementSync; reader: boolean }>();
+function prepare(sql: string): { statement: StatementSync; reader: boolean } {
+  let prepared = cache.get(sql);
+  if (!prepared) {
+    const statement = database.prepare(sql);
+    // A write with `returning` answers rows.
+    prepared = { statement, reader: statement.columns().length > 0 };
     if (cache.size >= statementCacheSize) cache.delete(cache.keys().next().value as string);
-    cache.set(sql, statement);
+    cache.set(sql, prepared);
   }
-  return statement;
+  return prepared;
 }
 
 function run({ id, sql, parameters }: WriteRequest): WriteReply {
   try {
-    const statement = prepare(sql);
-    if (statement.columns().length > 0) return { id, rows: statement.all(...(parameters as never[])) };
+    const { statement, reader } = prepare(sql);
+    if (reader) return { id, rows: statement.all(...(parameters as never[])) };
     const { changes, lastInsertRowid } = statement.run(...(parameters as never[]));
     return { id, rows: [], changes: Number(changes), insertId: lastInsertRowid };
   } catch (caught) {
