@@ -205,6 +205,45 @@ describe('login on a computer, approved in the e-CPS app of a phone (Chromium)',
     await context.close();
   });
 
+  it('a request withdrawn while the app was hidden is not left on screen as pending when it comes back', async () => {
+    const { context, app, nationalId } = await phone();
+    const computer = await computerLogin(browser, demo, nationalId);
+    await openRequest(app);
+    // The phone locked: the app closes its stream, so the "settled" event is never heard.
+    const visibility = (state: 'hidden' | 'visible') =>
+      app.evaluate((value) => {
+        Object.defineProperty(document, 'visibilityState', { value, configurable: true });
+        document.dispatchEvent(new Event('visibilitychange'));
+      }, state);
+    await visibility('hidden');
+    await computer.page.getByRole('button', { name: 'Annuler et revenir au service' }).click();
+    await computer.page.waitForURL((url) => url.href.startsWith(demo.url));
+    assert.equal(await app.getByRole('heading', { name: 'Demande de connexion' }).isVisible(), true, 'still shown while hidden');
+    await visibility('visible');
+    await app.getByText('Cette demande n’est plus en attente : elle a été traitée ou annulée.').waitFor({ timeout: 10_000 });
+    await app.getByRole('button', { name: 'Vous n’êtes pas à l’origine de cette demande ? Signalez-la' }).waitFor();
+    await computer.context.close();
+    await context.close();
+  });
+
+  it('an approval whose reply is lost on the way back shows « Connexion validée », not a failure', async () => {
+    const { context, app, nationalId } = await phone();
+    const computer = await computerLogin(browser, demo, nationalId);
+    await openRequest(app);
+    // The request reaches the server; its answer is lost (the phone moved from Wi-Fi to 4G).
+    await app.route('**/device/v1/challenges/*/approve', async (route) => {
+      await route.fetch();
+      await route.abort('connectionreset');
+    });
+    await enterCode(app, computer.code);
+    await pressPin(app, 'Votre code PIN', PIN);
+    await app.getByRole('button', { name: 'Accepter' }).click();
+    await app.getByRole('heading', { name: 'Connexion validée' }).waitFor({ timeout: 10_000 });
+    await computer.page.getByRole('heading', { name: /^Bonjour / }).waitFor({ timeout: 10_000 });
+    await computer.context.close();
+    await context.close();
+  });
+
   it('a notification opened after its request was withdrawn says so and still offers the report', async () => {
     const { context, app, nationalId } = await phone();
     await app.close(); // the app is closed: the request only reaches the phone as a notification

@@ -284,7 +284,7 @@ describe('the e-CPS web app (Chromium)', { skip: missing }, () => {
       }
       return [];
     });
-    assert.deepEqual(notifications, [{ title: 'Demande de connexion e-CPS', body: 'Service de test demande à vous identifier. Ouvrez e-CPS pour vérifier la demande.', tag: challenge.id }]);
+    assert.deepEqual(notifications, [{ title: 'Demande de connexion e-CPS', body: 'Service de test : quelqu’un demande à se connecter en votre nom. Ne validez que si c’est vous.', tag: challenge.id }]);
     // Opening the app (as a tap on the notification does) pulls the request.
     await openRequest(app);
     await app.getByText('Service de test').waitFor();

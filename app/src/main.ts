@@ -15,7 +15,7 @@ import { alertBox, formatDate, h, render } from './ui.ts';
 const state: {
   device: StoredDevice | null;
   queue: Map<string, ChallengeView>;
-  current: { id: string; settle(state: string, reason: string | null): void } | null;
+  current: { id: string; settle(state: string, reason: string | null): void; recheck(): Promise<void> } | null;
   stream: { close(): void } | null;
   screen: 'welcome' | 'activation' | 'home' | 'request' | 'result';
   wanted: string | null;
@@ -134,6 +134,8 @@ function receive(challenges: ChallengeView[], snapshot: boolean): void {
   if (snapshot) {
     const ids = new Set(challenges.map((c) => c.id));
     for (const id of state.queue.keys()) if (!ids.has(id) && state.current?.id !== id) state.queue.delete(id);
+    // The request on screen ended while the app was hidden or offline (its "settled" event missed).
+    if (state.current && !ids.has(state.current.id)) void state.current.recheck();
   }
   for (const c of challenges) state.queue.set(c.id, c);
   if (state.screen === 'home') showNext();
@@ -159,7 +161,7 @@ function showRequest(challenge: ChallengeView): void {
     state.current = null;
     result(outcome);
   });
-  state.current = { id: challenge.id, settle: handle.settle };
+  state.current = { id: challenge.id, settle: handle.settle, recheck: handle.recheck };
 }
 
 /**

@@ -129,12 +129,13 @@ export class DeliveryHub {
 
   async #webPush(challenge: Challenge): Promise<void> {
     if (challenge.delivery !== 'push' || !challenge.nationalId || !this.#gateway) return;
-    const streamed = new Set([...(this.#streams.get(challenge.nationalId) ?? [])].map((s) => s.deviceId));
+    // Even to a device whose stream looks open: after a network change (Wi-Fi to 4G) a stream can
+    // stay half-open here for minutes while the phone hears nothing. The service worker shows no
+    // notification while the app is on screen.
     const targets = await this.#push.forProfessional(challenge.nationalId);
     const now = this.#clock.now();
     await Promise.all(
       targets
-        .filter((t) => !streamed.has(t.deviceId))
         .map(async (target) => {
           if (!(await this.#push.claimDelivery(challenge.id, target.deviceId, now))) return;
           const result = await this.#gateway!.send(target, { challengeId: challenge.id, ttlSeconds: Math.max(1, Math.round((challenge.expiresAt - now) / 1000)) });

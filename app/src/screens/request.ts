@@ -1,4 +1,4 @@
-import { ApiError, isReportable, serverNow, signedCall, type ChallengeView } from '../api.ts';
+import { ApiError, isReportable, serverNow, signedCall, type ChallengeOutcome, type ChallengeView } from '../api.ts';
 import type { StoredDevice } from '../keystore.ts';
 import { describe, endedRequest } from '../messages.ts';
 import { alertBox, codeInput, digitsOf, formatTime, h, pinPad, render, whenLeaving } from '../ui.ts';
@@ -17,7 +17,7 @@ export type RequestOutcome =
  * focused in advance; Enter submits nothing; "Accepter" stays disabled until a number and four
  * digits are entered, so a reflex tap cannot approve.
  */
-export function requestScreen(device: StoredDevice, challenge: ChallengeView, done: (outcome: RequestOutcome) => void): { settle(state: string, reason: string | null): void } {
+export function requestScreen(device: StoredDevice, challenge: ChallengeView, done: (outcome: RequestOutcome) => void): { settle(state: string, reason: string | null): void; recheck(): Promise<void> } {
   let finished = false;
   // While our own answer is on its way, the stream's "settled" echo of it must not win the race.
   let answering = false;
@@ -66,6 +66,15 @@ export function requestScreen(device: StoredDevice, challenge: ChallengeView, do
     notMe.disabled = on;
   };
 
+  /** The request as the server has it now; undefined when unreachable. */
+  const fetchOutcome = () => signedCall<ChallengeOutcome>(device.privateKey, device.deviceId, 'GET', `/device/v1/challenges/${encodeURIComponent(challenge.id)}/outcome`).catch(() => undefined);
+
+  /** Ends the screen on a request that ended elsewhere (another device, its browser, its expiry). */
+  const endedElsewhere = (state: string, reason: string | null, reportable = isReportable(state, reason)) => {
+    const text = state === 'approved' ? 'Cette demande a déjà été validée.' : state === 'expired' ? 'Cette demande a expiré.' : reason === 'superseded' ? endedRequest(state, reason) : 'Cette demande n’est plus en attente : elle a été traitée ou annulée.';
+    finish({ kind: 'ended', message: text, ...(reportable ? { reportable: challenge.id } : {}) });
+  };
+
   const answer = async (path: 'approve' | 'deny', body: unknown): Promise<boolean> => {
     busy(true);
     answering = true;
@@ -78,6 +87,17 @@ export function requestScreen(device: StoredDevice, challenge: ChallengeView, do
       if (!(error instanceof ApiError)) {
         message.replaceChildren(alertBox(describe(error)));
         return false;
+      }
+      // The answer may have landed with its reply lost (a network change), or a retry finds it
+      // answered: what the server has says how it ended, not "failed" nor "already handled".
+      if (error.code === 'NETWORK' || error.code === 'CHALLENGE_NOT_PENDING') {
+        const now = await fetchOutcome();
+        if (now && now.state !== 'pending') {
+          const ours = path === 'approve' ? now.state === 'approved' : now.state === 'denied' && now.reason === (body as { reason?: string }).reason;
+          if (ours) finish(now.state === 'approved' ? { kind: 'approved' } : now.reason === 'not_me' ? { kind: 'not_me' } : { kind: 'refused' });
+          else endedElsewhere(now.state, now.reason, now.reportable);
+          return false;
+        }
       }
       if (['DEVICE_LOCKED', 'DEVICE_REVOKED', 'DEVICE_UNKNOWN'].includes(error.code)) finish({ kind: 'device_gone', code: error.code });
       else if (['CHALLENGE_EXPIRED', 'CHALLENGE_NOT_PENDING'].includes(error.code)) finish({ kind: 'ended', message: describe(error), reportable: challenge.id });
@@ -134,8 +154,13 @@ export function requestScreen(device: StoredDevice, challenge: ChallengeView, do
   return {
     settle(state: string, reason: string | null) {
       if (finished || answering) return;
-      const text = state === 'approved' ? 'Cette demande a déjà été validée.' : state === 'expired' ? 'Cette demande a expiré.' : reason === 'superseded' ? endedRequest(state, reason) : 'Cette demande n’est plus en attente : elle a été traitée ou annulée.';
-      finish({ kind: 'ended', message: text, ...(isReportable(state, reason) ? { reportable: challenge.id } : {}) });
+      endedElsewhere(state, reason);
+    },
+    /** No longer listed as pending (its end came while the app was not listening): asks how it ended. */
+    async recheck() {
+      if (finished || answering) return;
+      const now = await fetchOutcome();
+      if (now && now.state !== 'pending' && !finished && !answering) endedElsewhere(now.state, now.reason, now.reportable);
     },
   };
 }

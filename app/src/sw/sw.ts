@@ -83,7 +83,8 @@ self.addEventListener('push', (event) => {
   event.waitUntil(
     (async () => {
       const windows = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
-      const visible = windows.find((w) => w.visibilityState === 'visible');
+      // Only the app's own window: a login page or the wallet on screen shows no request.
+      const visible = windows.find((w) => w.visibilityState === 'visible' && w.url.startsWith(self.registration.scope));
       if (visible) {
         // The app is on screen: it shows the request itself.
         visible.postMessage({ type: 'challenge', challengeId });
@@ -96,7 +97,7 @@ self.addEventListener('push', (event) => {
       const ended = challengeId && !challenge ? await signedGet<EndedSummary>(`${path}/outcome`).catch(() => undefined) : undefined;
       await self.registration.showNotification('Demande de connexion e-CPS', {
         body: challenge
-          ? `${challenge.service.name} demande à vous identifier. Ouvrez e-CPS pour vérifier la demande.`
+          ? `${challenge.service.name} : quelqu’un demande à se connecter en votre nom. Ne validez que si c’est vous.`
           : ended?.reportable
             ? `Une demande de connexion à ${ended.service.name} a été retirée ou a expiré avant votre réponse. Si vous n’en êtes pas à l’origine, ouvrez e-CPS pour la signaler.`
             : ended
