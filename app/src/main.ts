@@ -19,7 +19,9 @@ const state: {
   stream: { close(): void } | null;
   screen: 'welcome' | 'activation' | 'home' | 'request' | 'result';
   wanted: string | null;
-} = { device: null, queue: new Map(), current: null, stream: null, screen: 'welcome', wanted: new URLSearchParams(location.search).get('demande') };
+  /** Why this phone's push subscription could not be renewed on opening: the home screen says so. */
+  pushProblem: HTMLElement | null;
+} = { device: null, queue: new Map(), current: null, stream: null, screen: 'welcome', wanted: new URLSearchParams(location.search).get('demande'), pushProblem: null };
 
 const net = () => document.getElementById('net')!;
 function setNet(text: string, kind: 'live' | 'off' | 'none'): void {
@@ -76,21 +78,22 @@ function notificationsBlock(device: StoredDevice, status: HTMLElement): HTMLElem
   const permission = notificationPermission();
   if (permission === 'unsupported') return h('p', { class: 'hint' }, 'Ce navigateur ne reçoit pas de notifications : ouvrez e-CPS quand vous vous connectez, les demandes en attente s’y affichent.');
   if (permission === 'denied') return h('p', { class: 'hint' }, 'Les notifications sont bloquées dans les réglages du navigateur. Les demandes restent visibles en ouvrant e-CPS.');
-  if (permission === 'granted') return h('p', { class: 'hint' }, 'Notifications activées : une demande vous est signalée même application fermée.');
+  if (permission === 'granted') return state.pushProblem ?? h('p', { class: 'hint' }, 'Notifications activées : une demande vous est signalée même application fermée.');
   return h('button', { type: 'button', class: 'btn', onclick: async (event: Event) => {
     (event.currentTarget as HTMLButtonElement).disabled = true;
-    status.replaceChildren(await enableNotifications(device, true));
+    status.replaceChildren((await enableNotifications(device, true)).note);
   } }, 'Activer les notifications');
 }
 
-async function enableNotifications(device: StoredDevice, ask: boolean): Promise<HTMLElement> {
+async function enableNotifications(device: StoredDevice, ask: boolean): Promise<{ ok: boolean; note: HTMLElement }> {
+  const note = (ok: boolean, text: string) => ({ ok, note: h('p', { class: `notice ${ok ? 'ok' : 'info'}`, role: 'status' }, text) });
   try {
     const result = await subscribe(device, { ask });
-    if (result === 'subscribed') return h('p', { class: 'notice ok', role: 'status' }, 'Notifications activées.');
-    if (result === 'denied') return h('p', { class: 'notice info', role: 'status' }, 'Notifications non autorisées : ouvrez e-CPS pour voir les demandes.');
-    return h('p', { class: 'notice info', role: 'status' }, 'Notifications indisponibles sur ce navigateur.');
+    if (result === 'subscribed') return note(true, 'Notifications activées.');
+    if (result === 'denied') return note(false, 'Notifications non autorisées : ouvrez e-CPS pour voir les demandes.');
+    return note(false, 'Notifications indisponibles sur ce navigateur.');
   } catch {
-    return h('p', { class: 'notice info', role: 'status' }, 'Ce navigateur n’a pas pu s’abonner aux notifications. Gardez e-CPS ouverte, ou ouvrez-la quand vous vous connectez : les demandes s’y affichent.');
+    return note(false, 'Ce navigateur n’a pas pu s’abonner aux notifications. Gardez e-CPS ouverte, ou ouvrez-la quand vous vous connectez : les demandes s’y affichent.');
   }
 }
 
@@ -272,7 +275,12 @@ async function enterHome(device: StoredDevice): Promise<void> {
   home();
   startLive();
   await pull();
-  if (notificationPermission() === 'granted') void enableNotifications(device, false);
+  if (notificationPermission() === 'granted') {
+    const { ok, note } = await enableNotifications(device, false);
+    const changed = ok !== (state.pushProblem === null);
+    state.pushProblem = ok ? null : note;
+    if (changed && state.screen === 'home') home();
+  }
 }
 
 function home(): void {

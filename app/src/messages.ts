@@ -15,7 +15,7 @@ const MESSAGES: Record<string, string> = {
   PIN_WRONG: 'Code PIN incorrect.',
   PIN_TOO_WEAK: 'Ce code PIN est trop facile à deviner (comme 0000, 1234 ou 1111). Choisissez-en un autre.',
   ACTIVATION_NOT_FOUND: 'Cette activation est introuvable. Recommencez.',
-  ACTIVATION_EXPIRED: 'Les codes ont expiré (10 minutes). Recommencez pour en recevoir de nouveaux.',
+  ACTIVATION_EXPIRED: 'Les codes ont expiré. Recommencez pour en recevoir de nouveaux.',
   ACTIVATION_CODE_WRONG: 'Au moins un des deux codes est incorrect.',
   ACTIVATION_ATTEMPTS_EXHAUSTED: 'Trop d’erreurs de saisie : ces codes sont annulés. Recommencez pour en recevoir de nouveaux.',
   ACTIVATION_ALREADY_USED: 'Ces codes ont déjà servi. Recommencez l’activation.',
