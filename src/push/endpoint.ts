@@ -14,7 +14,9 @@ function isPrivateHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '').replace(/\.+$/, '');
   const family = isIP(host);
   if (family) return PRIVATE_NETWORKS.check(host, family === 4 ? 'ipv4' : 'ipv6');
-  return host === 'localhost' || /\.(localhost|local|internal)$/i.test(host);
+  // A single label (`redis`, `postgres`, `metadata`) is resolved through the local search domains:
+  // push services always have public, dotted names.
+  return !host.includes('.') || /\.(localhost|local|internal)$/i.test(host);
 }
 
 /**

@@ -45,7 +45,9 @@ describe('push endpoint validation (we POST to URLs devices give us)', () => {
   it('refuses https endpoints naming a private, loopback or link-local host (SSRF through a device)', () => {
     for (const url of ['https://10.0.0.5/x', 'https://192.168.1.1/x', 'https://172.20.0.1/x', 'https://127.0.0.1/x', 'https://169.254.169.254/latest', 'https://[::1]/x', 'https://[fd00::1]/x', 'https://localhost/x', 'https://metadata.internal/x',
       // Trailing dots, IPv4 inside IPv6 (mapped, NAT64), benchmarking, multicast and reserved blocks.
-      'https://localhost./x', 'https://metadata.google.internal./x', 'https://[::ffff:127.0.0.1]/x', 'https://[64:ff9b::a9fe:a9fe]/x', 'https://198.18.0.1/x', 'https://224.0.0.1/x', 'https://240.0.0.1/x', 'https://[ff02::1]/x']) {
+      'https://localhost./x', 'https://metadata.google.internal./x', 'https://[::ffff:127.0.0.1]/x', 'https://[64:ff9b::a9fe:a9fe]/x', 'https://198.18.0.1/x', 'https://224.0.0.1/x', 'https://240.0.0.1/x', 'https://[ff02::1]/x',
+      // Single labels, resolved through the local search domains: the deployment's own services.
+      'https://redis:6379/x', 'https://postgres/', 'https://metadata/computeMetadata', 'https://redis./x']) {
       assert.equal(isAcceptablePushEndpoint(url, { production: true }), false, url);
       assert.equal(isAcceptablePushEndpoint(url, { production: false }), false, url);
     }
