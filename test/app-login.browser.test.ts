@@ -2,6 +2,7 @@
 // computer (one Chromium context) and approves on the e-CPS app of a phone (another context),
 // activated beforehand through its own screens. Then the ways it must fail: wrong number picked,
 // wrong PIN (and the lock), refusal, "ce n'était pas moi"; and the typed-code mode.
+import { randomUUID } from 'node:crypto';
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -202,6 +203,24 @@ describe('login on a computer, approved in the e-CPS app of a phone (Chromium)',
     assert.ok(audit.some((e) => e.event === 'defence.not_me' && e.details.challengeId === pending.id && e.details.requestState === 'cancelled'));
     assert.ok((await t.vigie.defence.listBlocks()).some((b) => b.nationalId === nationalId && b.reason === 'not_me'), 'the source is blocked');
     await computer.context.close();
+    await context.close();
+  });
+
+  it('a flood of silent requests opened by an attacker does not hide the notified one', async () => {
+    const { context, app, nationalId } = await phone();
+    const request = (clientName: string, delivery: 'push' | 'silent', ip: string) =>
+      t.vigie.challenges.start({ nationalId, interactionUid: randomUUID(), clientId: 'test-rp', clientName, mode: 'pick', delivery, context: { ip, userAgent: 'UA', browser: 'Firefox sur Windows', place: null } });
+    // The professional's own login, notified; then many requests the defences held silent
+    // (visible only in the app), all newer.
+    await request('Service notifié', 'push', '192.0.2.10');
+    for (let i = 0; i < 25; i += 1) {
+      t.clock.advance(10);
+      await request('Service de test', 'silent', `198.51.100.${i}`);
+    }
+    await app.reload();
+    await openRequest(app);
+    await app.getByText('Service notifié').waitFor({ timeout: 5000 });
+    assert.equal(await app.getByText('Service de test').count(), 0, 'the newest silent request is not the one shown');
     await context.close();
   });
 

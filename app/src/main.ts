@@ -151,7 +151,9 @@ function showNext(): void {
   // A pending request comes first: it is what the person came for (often the one that replaced
   // the ended one), and a "not me" answer to it blocks its source all the same.
   if (wantedId && !wanted && state.queue.size === 0) return void showEnded(wantedId);
-  const next = wanted ?? [...state.queue.values()].sort((a, b) => b.createdAt - a.createdAt)[0];
+  // Then a notified request before those the defences held silent: an attacker can open many of
+  // these, and the newest of them must not stand in front of the person's own login.
+  const next = wanted ?? [...state.queue.values()].sort((a, b) => Number(b.delivery === 'push') - Number(a.delivery === 'push') || b.createdAt - a.createdAt)[0];
   if (next) showRequest(next);
   else home();
 }
@@ -275,11 +277,13 @@ async function enterHome(device: StoredDevice): Promise<void> {
   home();
   startLive();
   await pull();
+  // Not awaited: a push service that never answers must not hold the app's start.
   if (notificationPermission() === 'granted') {
-    const { ok, note } = await enableNotifications(device, false);
-    const changed = ok !== (state.pushProblem === null);
-    state.pushProblem = ok ? null : note;
-    if (changed && state.screen === 'home') home();
+    void enableNotifications(device, false).then(({ ok, note }) => {
+      const changed = ok !== (state.pushProblem === null);
+      state.pushProblem = ok ? null : note;
+      if (changed && state.screen === 'home') home();
+    });
   }
 }
 

@@ -62,6 +62,18 @@ forEachStoreBackend('ChallengeStore', ({ db, redis }) => {
     assert.deepEqual(await store().listPending(nationalId, T0 + TTL), [], 'expires_at is exclusive');
   });
 
+  it('listPending puts the pushed requests first: a flood of newer silent ones cannot hide them', async () => {
+    const nationalId = '810000000041';
+    const pushed = challenge({ nationalId, delivery: 'push', createdAt: T0 - 5000, expiresAt: T0 + TTL });
+    await store().create(pushed);
+    const flood = Array.from({ length: 30 }, (_, i) => challenge({ nationalId, delivery: 'silent', createdAt: T0 - 4000 + i, expiresAt: T0 + TTL }));
+    for (const c of flood) await store().create(c);
+    const listed = await store().listPending(nationalId, T0);
+    assert.equal(listed.length, 20);
+    assert.equal(listed[0]!.id, pushed.id);
+    assert.deepEqual(listed.slice(1).map((c) => c.id), flood.slice(-19).reverse().map((c) => c.id), 'then the newest silent ones');
+  });
+
   it('settle is compare-and-set: the second settle loses and does not overwrite', async () => {
     const c = challenge();
     await store().create(c);

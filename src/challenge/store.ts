@@ -12,7 +12,11 @@ export interface SettleFields {
 export interface ChallengeStore {
   create(challenge: Challenge): Promise<void>;
   get(id: string): Promise<Challenge | undefined>;
-  /** Pending, unexpired challenges addressed to one professional, newest first. */
+  /**
+   * Pending, unexpired challenges addressed to one professional (at most 20): the pushed ones
+   * first, then newest first. An attacker can open many silent requests (held by the defences);
+   * they must never push the professional's own, notified request out of the list.
+   */
   listPending(nationalId: string, now: number): Promise<Challenge[]>;
   /** Compare-and-set from `pending`; false when another writer settled it first or it has expired. */
   settle(id: string, to: Exclude<ChallengeState, 'pending'>, now: number, fields?: SettleFields): Promise<boolean>;
@@ -57,7 +61,15 @@ const challengeById = prepared((db, id: string) => db.selectFrom('challenge').se
 // A literal limit: SQLite runs `LIMIT ?` several times slower than `LIMIT 20` (measured ~25 µs
 // against ~8 µs here, on the hottest read of a login).
 const pendingOf = prepared((db, nationalId: string, now: number) =>
-  db.selectFrom('challenge').selectAll().where('national_id', '=', nationalId).where('state', '=', 'pending').where('expires_at', '>', now).orderBy('created_at', 'desc').limit(sql.lit(20)),
+  db
+    .selectFrom('challenge')
+    .selectAll()
+    .where('national_id', '=', nationalId)
+    .where('state', '=', 'pending')
+    .where('expires_at', '>', now)
+    .orderBy(sql`${sql.ref('delivery')} = ${sql.lit('push')}`, 'desc')
+    .orderBy('created_at', 'desc')
+    .limit(sql.lit(20)),
 );
 const settleStatement = (overdue: boolean) =>
   prepared((db, id: string, to: string, now: number, reason: string | null, deviceId: string | null) =>

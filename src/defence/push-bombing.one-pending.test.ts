@@ -34,4 +34,28 @@ describe('push bombing: one pending request per professional and browser', () =>
       assert.deepEqual([challenge?.state, challenge?.reason], ['cancelled', 'superseded']);
     }
   });
+
+  it('submitting again is no way round the back-off: a superseded push counts as unanswered; approving the last one clears it', async () => {
+    const nationalId = '810000578566';
+    const device = await t.activateDevice(nationalId);
+    const browser = browserAt('198.51.100.71');
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      const attempt = await attemptLogin(t.rp, t.redirectUri, browser, nationalId);
+      assert.ok(attempt.ok);
+      ids.push(attempt.challengeId);
+    }
+    const [first, second, third] = await Promise.all(ids.map((id) => t.vigie.challenges.get(id)));
+    assert.deepEqual([first?.delivery, second?.delivery], ['push', 'push'], 'each was decided before the previous one was superseded');
+    assert.equal(third?.delivery, 'silent', 'the third comes after a strike: held by the back-off');
+    assert.ok(third?.context.holds?.includes('backoff'));
+    const backoffs = (await t.vigie.audit.list({ subject: nationalId })).filter((e) => e.event === 'defence.backoff');
+    assert.deepEqual(backoffs.map((e) => e.details.outcome), ['superseded', 'superseded']);
+    // The professional, who only mistyped, approves the last one (visible in the app): all clear.
+    const approved = await device.approve(ids[2]!, third!.displayCode, '2468');
+    assert.equal(approved.status, 200, JSON.stringify(approved.body));
+    const next = await attemptLogin(t.rp, t.redirectUri, browserAt('198.51.100.72'), nationalId);
+    assert.ok(next.ok);
+    assert.equal((await t.vigie.challenges.get(next.challengeId))?.delivery, 'push');
+  });
 });

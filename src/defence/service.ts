@@ -228,10 +228,11 @@ export class DefenceService {
     const trusted = ctx.trusted === true;
     const pushed = challenge.delivery === 'push';
     this.#signals.inc({ outcome: reason === 'not_me' || reason === 'wrong_code' ? reason : to });
-    // Superseded by the same browser's next request: that one is judged instead. Withdrawn by an
-    // untrusted browser once its push went out: an unanswered push, as if it had expired, or
-    // withdrawing would be a way round the back-off.
-    if (to === 'cancelled' && (reason !== 'cancelled' || !pushed || trusted)) return;
+    // Withdrawn (or superseded by its own next request) by an untrusted browser once its push went
+    // out: an unanswered push, as if it had expired. Otherwise withdrawing, or submitting again and
+    // letting the last one end silent, would be a way round the back-off; a professional who
+    // submitted twice clears it by approving the second.
+    if (to === 'cancelled' && (!pushed || trusted)) return;
     if (to === 'approved') {
       await this.#updateState(nationalId, now, (s) => ({ ...s, strikes: 0, backoffUntil: 0 }));
       if (ctx.geo) {

@@ -24,6 +24,8 @@ export const RETAIN_MS = REPORTABLE_FOR_MS;
 /** Nothing is pending longer than this (challenge TTL is capped at 600 s by the configuration). */
 const MAX_PENDING_MS = 60 * 60_000;
 const LIST_LIMIT = 20;
+/** How many of a professional's newest challenges a listing reads (pending or not: ended ones are dropped as it goes). */
+const SCAN_LIMIT = 500;
 
 // KEYS: the challenge, the pending index, the professional's index, the creation index.
 // ARGV: the hash's fields (doc … nationalId), its TTL, id, createdAt, the professional index's TTL.
@@ -147,7 +149,8 @@ export class RedisChallengeStore implements ChallengeStore {
   }
 
   async listPending(nationalId: string, now: number): Promise<Challenge[]> {
-    const rows = (await LIST_PENDING.run(this.#redis.client, [this.#ofProfessional(nationalId)], [this.#key(''), 4 * LIST_LIMIT])) as string[][];
+    // Read well past the list's length: a flood of silent requests must not hide a pushed one.
+    const rows = (await LIST_PENDING.run(this.#redis.client, [this.#ofProfessional(nationalId)], [this.#key(''), SCAN_LIMIT])) as string[][];
     const pending: Challenge[] = [];
     for (const flat of rows) {
       const row: Record<string, string> = {};
@@ -155,7 +158,7 @@ export class RedisChallengeStore implements ChallengeStore {
       const challenge = toChallenge(row);
       if (challenge && challenge.expiresAt > now) pending.push(challenge);
     }
-    return pending.slice(0, LIST_LIMIT);
+    return pending.sort((a, b) => Number(b.delivery === 'push') - Number(a.delivery === 'push') || b.createdAt - a.createdAt).slice(0, LIST_LIMIT);
   }
 
   async settle(id: string, to: Exclude<ChallengeState, 'pending'>, now: number, fields: SettleFields = {}): Promise<boolean> {
