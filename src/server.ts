@@ -186,7 +186,7 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
 
   const timers = [
     setInterval(() => challenges.expireDue().catch((err: unknown) => logger.error({ err }, 'challenge expiry sweep failed')), SWEEP_MS),
-    setInterval(() => Promise.all([devices.purgeNonces(), models.purgeExpired(), authenticator.purge(), defence.purge()]).catch((err: unknown) => logger.error({ err }, 'purge failed')), PURGE_MS),
+    setInterval(() => Promise.all([devices.purgeNonces(), models.purgeExpired(), authenticator.purge(), defence.purge(), challenges.purge()]).catch((err: unknown) => logger.error({ err }, 'purge failed')), PURGE_MS),
   ];
   timers.push(setInterval(() => wallet.sweep().catch((err: unknown) => logger.error({ err }, 'wallet sweep failed')), WALLET_SWEEP_MS));
   timers.forEach((t) => t.unref());

@@ -6,7 +6,7 @@ import { migrate, openDatabase, type Db } from '../store/db.ts';
 import { InProcessBus, type EventMap } from '../events/bus.ts';
 import { SqlAuditLog } from '../audit/log.ts';
 import { SqlChallengeStore } from './store.ts';
-import { ChallengeService, type StartChallenge } from './service.ts';
+import { HISTORY_KEEP_MS, ChallengeService, type StartChallenge } from './service.ts';
 
 const TTL_SECONDS = 60;
 const PRO = '810000000017';
@@ -69,6 +69,18 @@ describe('ChallengeService', () => {
     assert.equal(entry?.actor, 'browser:192.0.2.7');
     assert.equal(entry?.details.challengeId, c.id);
     assert.ok(!Object.values(entry?.details ?? {}).includes(c.displayCode), 'the code is not written to the audit log');
+  });
+
+  it('purge forgets challenges settled more than HISTORY_KEEP_MS ago, not the recent ones', async () => {
+    const old = await service.start(input());
+    await service.deny(old, 'dev-1', 'refused');
+    clock.advance(HISTORY_KEEP_MS - 60_000);
+    const recent = await service.start(input());
+    await service.deny(recent, 'dev-1', 'refused');
+    clock.advance(120_000);
+    assert.equal(await service.purge(), 1);
+    assert.equal(await service.get(old.id), undefined);
+    assert.equal((await service.get(recent.id))?.state, 'denied');
   });
 
   it('approve with the right code settles approved and publishes challenge.settled', async () => {

@@ -7,6 +7,9 @@ import type { ChallengeStore } from './store.ts';
 import { challengeErrors } from './errors.ts';
 import type { VigieError } from '../lib/errors.ts';
 
+/** How long settled challenges stay in the store: the wallet's history shows this long. */
+export const HISTORY_KEEP_MS = 90 * 24 * 3600_000;
+
 export interface StartChallenge {
   nationalId: string | null;
   interactionUid: string;
@@ -204,6 +207,11 @@ export class ChallengeService {
   /** Spends an approved challenge to finish its login; true for exactly one caller. */
   async consume(id: string): Promise<boolean> {
     return this.#store.consume(id, this.#clock.now());
+  }
+
+  /** Forgets challenges settled longer ago than the history keeps (HISTORY_KEEP_MS); the audit log keeps their trail. */
+  async purge(): Promise<number> {
+    return this.#store.purge(this.#clock.now() - HISTORY_KEEP_MS);
   }
 
   /** Expires every overdue challenge and tells the pages waiting on them. */

@@ -182,7 +182,8 @@ export class RedisChallengeStore implements ChallengeStore {
   }
 
   async purge(before: number): Promise<number> {
-    return Number(await PURGE.run(this.#redis.client, [this.#created], [before, this.#key('')]));
+    const live = Number(await PURGE.run(this.#redis.client, [this.#created], [before, this.#key('')]));
+    return live + ((await this.#history?.purge(before)) ?? 0);
   }
 }
 
