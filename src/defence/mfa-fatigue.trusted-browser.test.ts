@@ -82,4 +82,22 @@ for (const backend of backends) describe(`MFA fatigue: an attacker cannot lock t
     assert.equal(stolen.mode, 'typed');
     assert.equal(deliveries.of(stolen.challengeId), 'silent', 'held like any unknown browser during the attack');
   });
+
+  it('a wrong pick from the trusted browser turns its next requests to typed codes for a day (no blind guessing at a shared workstation)', async () => {
+    t.clock.advance(60_000);
+    const guessed = await attemptLogin(t.rp, t.redirectUri, office, DEMO_PRO.nationalId);
+    assert.ok(guessed.ok);
+    assert.equal(guessed.mode, 'pick');
+    assert.equal((await device.approve(guessed.challengeId, wrongCode(guessed.displayCode), '2468')).status, 422);
+    const next = await attemptLogin(t.rp, t.redirectUri, office, DEMO_PRO.nationalId);
+    assert.ok(next.ok);
+    assert.equal(next.mode, 'typed');
+    assert.equal(deliveries.of(next.challengeId), 'push', 'still notified: the brake is the code, not silence');
+    assert.deepEqual((await t.vigie.challenges.get(next.challengeId))?.context.risk, ['wrong_pick']);
+    assert.equal((await device.approve(next.challengeId, next.displayCode, '2468')).status, 200);
+    t.clock.advance(24 * 3600_000 + 1);
+    const later = await attemptLogin(t.rp, t.redirectUri, office, DEMO_PRO.nationalId);
+    assert.ok(later.ok);
+    assert.equal(later.mode, 'pick', 'a day later, number matching again');
+  });
 });

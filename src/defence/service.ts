@@ -26,7 +26,7 @@ export type HoldReason =
   | 'notifications_off' | 'quiet_period' | 'blocked' | 'reported_source' | 'many_identifiers' | 'circuit_breaker'
   | 'under_attack' | 'backoff' | 'new_country' | 'budget' | 'trusted_rate';
 /** Risk signals noticed on a request; on a trusted browser, a new place switches to the typed code. */
-export type RiskSignal = 'new_browser' | 'new_country' | 'new_region' | 'service_policy';
+export type RiskSignal = 'new_browser' | 'new_country' | 'new_region' | 'service_policy' | 'wrong_pick';
 export type RefuseReason = 'source_blocked' | 'ip_rate' | 'prefix_rate';
 
 export type Decision =
@@ -168,7 +168,10 @@ export class DefenceService {
         else if (source.geo.region && !places.includes(regionKey(source.geo.country, source.geo.region))) risk.push('new_region');
       }
     }
-    const mode: ChallengeMode = p.codeMode === 'typed' || serviceTyped || (p.codeMode === 'adaptive' && (!trusted || risk.includes('new_country') || risk.includes('new_region'))) ? 'typed' : 'pick';
+    // A wrong pick from this very browser lately: a blind guess wins one time in three, a typed
+    // code one in a million, and a trusted browser has no other brake (a shared workstation).
+    if (trusted && known && (await this.#store.flag(wrongPickKey(attempt.nationalId, source.browserId), now)) !== undefined) risk.push('wrong_pick');
+    const mode: ChallengeMode = p.codeMode === 'typed' || serviceTyped || (p.codeMode === 'adaptive' && (!trusted || risk.includes('new_country') || risk.includes('new_region') || risk.includes('wrong_pick'))) ? 'typed' : 'pick';
 
     // 3. Push or silent.
     if (!known || !attempt.hasDevice) return this.#challenge({ mode, delivery: 'none', trusted, holds: [], risk });
@@ -241,8 +244,10 @@ export class DefenceService {
       }
       return;
     }
-    // A wrong pick from the user's own trusted browser is most likely a slip, not an attack.
+    // A wrong pick from the user's own trusted browser is most likely a slip, not an attack: no
+    // block, but that browser gets typed codes for a day (see decide), so slips cannot be farmed.
     const fraud: 'not_me' | 'wrong_code' | null = reason === 'not_me' ? 'not_me' : reason === 'wrong_code' && !trusted ? 'wrong_code' : null;
+    if (reason === 'wrong_code' && trusted && ctx.browserId) await this.#store.setFlag(wrongPickKey(nationalId, ctx.browserId), now + DAY);
     // A silent request that ends unanswered teaches nothing: the professional never saw it.
     if (!pushed && !fraud) return;
     const state = await this.#updateState(nationalId, now, (s) => {
@@ -488,6 +493,10 @@ export class DefenceService {
       await this.#audit.append({ actor: 'system', event: 'defence.breaker_open', subject: null, details: { pushesPerMinute: Math.round(pushes), until: now + BREAKER_HOLD_MS } });
     }
   }
+}
+
+function wrongPickKey(nationalId: string, browserId: string): string {
+  return `wrong-pick:${nationalId}:${browserId}`;
 }
 
 function countryKey(country: string): string {
