@@ -64,6 +64,17 @@ describe('push bombing from one source: rates, spraying, circuit breaker', () =>
     assert.ok((await attempt('198.51.101.1', '899999999999')).ok, 'the next /24 is another source');
   });
 
+  it('refuses an IPv6 /48 past 4 × 60 requests a minute even when each of its /56 prefixes stays under its own rate', async () => {
+    t.clock.advance(120_000);
+    const results: Attempt[] = [];
+    // Eight /56 prefixes of one /48, 31 requests each, each from its own address.
+    for (let i = 0; i < 241; i += 1) results.push(await attempt(`2001:db8:7:${(i % 8).toString(16)}00::${(i + 1).toString(16)}`, '899999999999'));
+    assert.equal(results.filter((r) => r.ok).length, 240);
+    const last = results.at(-1)!;
+    assert.ok(!last.ok && last.status === 429);
+    assert.ok((await attempt('2001:db8:8::1', '899999999999')).ok, 'the next /48 is another site');
+  });
+
   it('holds the requests of a source that targets more than 5 identifiers in an hour', async () => {
     t.clock.advance(3 * 3_600_000);
     const ids = await professionals(t, 7);

@@ -5,7 +5,7 @@ import type { AuditLog } from '../audit/log.ts';
 import type { Challenge, ChallengeMode, Delivery } from '../challenge/challenge.ts';
 import type { SettledChallenge } from '../challenge/service.ts';
 import { describePlace, noGeo, type GeoLocator } from './geo.ts';
-import { canonicalIp, prefixOf, type Source } from './source.ts';
+import { canonicalIp, prefixOf, sitePrefixOf, type Source } from './source.ts';
 import type { DefencePolicy } from './policy.ts';
 import { slidingCount, type Block, type DefenceEvent, type DefenceStore, type JournalOverview, type NotificationSettings, type ProfessionalState } from './store.ts';
 import { defenceErrors } from './errors.ts';
@@ -13,6 +13,8 @@ import { isIP } from 'node:net';
 import { commonErrors } from '../lib/errors.ts';
 
 const MINUTE = 60_000;
+/** How many /56 prefixes' worth of requests an IPv6 /48 may send: a site with a few networks. */
+const SITE_FACTOR = 4;
 const reportKey = (challengeId: string) => `report:${challengeId}`;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
@@ -150,6 +152,12 @@ export class DefenceService {
       if (ipHits > p.perIpPerMinute) return this.#refuse('ip_rate', MINUTE, attempt, now);
       const prefixHits = slidingCount(await this.#store.hit(`prefix:${source.prefix}`, MINUTE, now), MINUTE, now);
       if (prefixHits > p.perPrefixPerMinute) return this.#refuse('prefix_rate', MINUTE, attempt, now);
+      // IPv6: a /48 is one site's, and 256 /56 prefixes; rotating them must not multiply the rate.
+      const site = sitePrefixOf(source.ip);
+      if (site) {
+        const siteHits = slidingCount(await this.#store.hit(`site:${site}`, MINUTE, now), MINUTE, now);
+        if (siteHits > SITE_FACTOR * p.perPrefixPerMinute) return this.#refuse('prefix_rate', MINUTE, attempt, now);
+      }
       const [ip, prefix] = await Promise.all([
         this.#store.addDistinct(`targets:ip:${source.ip}`, attempt.nationalId, HOUR, now),
         this.#store.addDistinct(`targets:prefix:${source.prefix}`, attempt.nationalId, HOUR, now),

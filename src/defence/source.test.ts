@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { canonicalIp, isPublicIp, prefixOf } from './source.ts';
+import { canonicalIp, isPublicIp, prefixOf, sitePrefixOf } from './source.ts';
 
 describe('sources: prefixes and public addresses', () => {
   it('groups IPv4 by /24 and IPv6 by /56', () => {
@@ -12,6 +12,14 @@ describe('sources: prefixes and public addresses', () => {
     assert.equal(prefixOf('::1'), '0:0:0:0::/56');
     assert.notEqual(prefixOf('2a01:cb00:1234:5700::1'), prefixOf('2a01:cb00:1234:5600::1'));
     assert.match(prefixOf('not an address'), /^invalid:/);
+  });
+
+  it('groups IPv6 sites by /48 too; IPv4 has no site prefix (its /24 is one)', () => {
+    assert.equal(sitePrefixOf('2a01:cb00:1234:5678::1'), '2a01:cb00:1234::/48');
+    assert.equal(sitePrefixOf('2a01:cb00:1234:ff00::9'), sitePrefixOf('2a01:cb00:1234:0100::9'));
+    assert.notEqual(sitePrefixOf('2a01:cb00:1235::1'), sitePrefixOf('2a01:cb00:1234::1'));
+    assert.equal(sitePrefixOf('203.0.113.77'), undefined);
+    assert.equal(sitePrefixOf('::ffff:203.0.113.77'), undefined);
   });
 
   it('knows which addresses have no place', () => {

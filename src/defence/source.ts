@@ -39,6 +39,16 @@ export function prefixOf(rawIp: string): string {
   return `invalid:${ip.slice(0, 64)}`;
 }
 
+/**
+ * The /48 an IPv6 address belongs to (what one site is usually given), written as CIDR; undefined
+ * for IPv4, whose /24 already is one site. One holder of a /48 has 256 /56 "sources".
+ */
+export function sitePrefixOf(rawIp: string): string | undefined {
+  const ip = canonicalIp(rawIp);
+  if (isIP(ip) !== 6) return undefined;
+  return `${expandIpv6(ip).slice(0, 3).map((g) => g.toString(16)).join(':')}::/48`;
+}
+
 function expandIpv6(ip: string): number[] {
   let text = ip.split('%')[0]!;
   // An embedded IPv4 tail (::1.2.3.4) becomes two groups.
