@@ -7,7 +7,7 @@ import type { ChallengeStore } from './store.ts';
 import { challengeErrors } from './errors.ts';
 import type { VigieError } from '../lib/errors.ts';
 
-/** How long settled challenges stay in the store: the wallet's history shows this long. */
+/** How long ended challenges stay in the store, from their creation: the wallet's history shows this long. */
 export const HISTORY_KEEP_MS = 90 * 24 * 3600_000;
 
 export interface StartChallenge {
@@ -209,7 +209,7 @@ export class ChallengeService {
     return this.#store.consume(id, this.#clock.now());
   }
 
-  /** Forgets challenges settled longer ago than the history keeps (HISTORY_KEEP_MS); the audit log keeps their trail. */
+  /** Forgets ended challenges created longer ago than the history keeps (HISTORY_KEEP_MS); the audit log keeps their trail. */
   async purge(): Promise<number> {
     return this.#store.purge(this.#clock.now() - HISTORY_KEEP_MS);
   }
