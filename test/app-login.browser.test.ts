@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startTestVigie, DEMO_PRO, type TestVigie } from './support/harness.ts';
 import { chromiumMissing, launchChromium, PHONE, screenshot } from './support/chromium.ts';
-import { activateInApp, computerLogin, enterCode, ensureAppBuilt, openRequest, pressPin, startDemo, wrongCode } from './support/app.ts';
+import { activateInApp, computerLogin, enterCode, ensureAppBuilt, openRequest, pressPin, setVisibility, startDemo, wrongCode } from './support/app.ts';
 import { readCodes } from './support/activation.ts';
 import { DEMO_CONTACTS } from '../src/demo.ts';
 import type { DemoService } from '../demo-service/server.ts';
@@ -229,16 +229,11 @@ describe('login on a computer, approved in the e-CPS app of a phone (Chromium)',
     const computer = await computerLogin(browser, demo, nationalId);
     await openRequest(app);
     // The phone locked: the app closes its stream, so the "settled" event is never heard.
-    const visibility = (state: 'hidden' | 'visible') =>
-      app.evaluate((value) => {
-        Object.defineProperty(document, 'visibilityState', { value, configurable: true });
-        document.dispatchEvent(new Event('visibilitychange'));
-      }, state);
-    await visibility('hidden');
+    await setVisibility(app, 'hidden');
     await computer.page.getByRole('button', { name: 'Annuler et revenir au service' }).click();
     await computer.page.waitForURL((url) => url.href.startsWith(demo.url));
     assert.equal(await app.getByRole('heading', { name: 'Demande de connexion' }).isVisible(), true, 'still shown while hidden');
-    await visibility('visible');
+    await setVisibility(app, 'visible');
     await app.getByText('Cette demande n’est plus en attente : elle a été traitée ou annulée.').waitFor({ timeout: 10_000 });
     await app.getByRole('button', { name: 'Vous n’êtes pas à l’origine de cette demande ? Signalez-la' }).waitFor();
     await computer.context.close();

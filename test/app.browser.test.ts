@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { startTestVigie, type TestVigie } from './support/harness.ts';
 import { chromiumMissing, launchChromium, launchPersistent, PHONE, screenshot } from './support/chromium.ts';
-import { activateInApp, ensureAppBuilt, openRequest, pressPin } from './support/app.ts';
+import { activateInApp, ensureAppBuilt, openRequest, pressPin, setVisibility } from './support/app.ts';
 import { readCodes } from './support/activation.ts';
 import { startSmtpSink, type SmtpSink } from './support/smtp.ts';
 
@@ -268,10 +268,7 @@ describe('the e-CPS web app (Chromium)', { skip: missing }, () => {
     // A "silent" request: nothing was pushed live, the push below is all the phone gets.
     const challenge = await t.vigie.challenges.start({ nationalId, interactionUid: 'push', clientId: 'test-rp', clientName: 'Service de test', mode: 'pick', delivery: 'silent', context: { ip: '192.0.2.7', userAgent: 'UA', browser: 'Firefox sur Windows', place: null } });
     // The app in the background: the worker must show a notification itself.
-    await page.evaluate(() => {
-      Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true });
-      document.dispatchEvent(new Event('visibilitychange'));
-    });
+    await setVisibility(page, 'hidden');
     await page.goto('about:blank');
     await cdp.send('ServiceWorker.deliverPushMessage', { origin: new URL(t.issuer).origin, registrationId, data: JSON.stringify({ type: 'challenge', challengeId: challenge.id }) });
     const app = await context.newPage();

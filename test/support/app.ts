@@ -15,6 +15,14 @@ export function ensureAppBuilt(): void {
   execFileSync(process.execPath, [fileURLToPath(new URL('../../app/build.ts', import.meta.url)), '--if-stale'], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
+/** What the browser reports when the phone locks or the app comes back to the screen. */
+export async function setVisibility(page: Page, state: 'hidden' | 'visible'): Promise<void> {
+  await page.evaluate((value) => {
+    Object.defineProperty(document, 'visibilityState', { value, configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, state);
+}
+
 /** Types a PIN on the pad named `label` (the same digits a finger would press). */
 export async function pressPin(page: Page, label: string, pin: string): Promise<void> {
   const pad = page.getByRole('group', { name: label });
