@@ -195,7 +195,7 @@ async function simulate(name: ConfigName): Promise<WorkerResult> {
     vigie.defence.decide = async (attempt) => {
       const t0 = performance.now();
       const decision = await decide(attempt);
-      if (attempt.trusted) result.decideMs.push(performance.now() - t0);
+      if (attempt.trustedSince !== null) result.decideMs.push(performance.now() - t0);
       return decision;
     };
     const timeline = new Timeline();

@@ -154,7 +154,7 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
   trustBrowsersOnLogin(provider, trust, clock);
   // Before buildHttp: the wallet installs middleware on the provider, which Koa composes once.
   const wallet = createWallet(
-    { db, models, provider, clients, directory, devices, notifications: defence, notifier: notifierOver(authenticator), audit, clock, logger, metrics },
+    { db, models, provider, clients, directory, devices, notifications: defence, trustedBrowsers: defence, notifier: notifierOver(authenticator), audit, clock, logger, metrics },
     { issuer: config.issuer, sessionTtlMinutes: config.walletSessionMinutes, stepUpMinutes: config.walletStepUpMinutes, contactCoolingOffHours: config.contactCoolingOffHours, contactChangesPerHour: config.contactChangesPerHour, contactCodeTtlMinutes: config.contactCodeTtlMinutes, keys },
   );
   await wallet.registerClient();

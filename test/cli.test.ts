@@ -77,6 +77,23 @@ describe('vigie operator command', () => {
     assert.match(unknown.stderr, /No professional/);
   });
 
+  it('revokes every trusted browser of a known professional, on record', async () => {
+    const before = Date.now();
+    const done = await vigie('defence', 'forget-browsers', '810000000017');
+    assert.equal(done.code, 0, done.stderr);
+    assert.match(done.stdout, /Every browser trusted so far by 810000000017 is now treated as unknown/);
+    const db = new DatabaseSync(join(dataDir, 'vigie.sqlite'));
+    const state = db.prepare("select trust_reset_at from defence_state where national_id = '810000000017'").get() as { trust_reset_at: number };
+    assert.ok(state.trust_reset_at >= before && state.trust_reset_at <= Date.now());
+    const audited = db.prepare("select actor from audit_log where event = 'defence.trusted_browsers_forgotten' and subject = '810000000017'").all();
+    assert.deepEqual(audited.map((e) => ({ ...e })), [{ actor: 'operator' }]);
+    const unknown = await vigie('defence', 'forget-browsers', '899999999999');
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /No professional 899999999999/);
+    assert.equal((db.prepare("select count(*) as n from defence_state where national_id = '899999999999'").get() as { n: number }).n, 0, 'nothing stored for an unknown identifier');
+    db.close();
+  });
+
   it('verifies the audit chain and names the first tampered entry', async () => {
     const intact = await vigie('audit', 'verify');
     assert.equal(intact.code, 0);

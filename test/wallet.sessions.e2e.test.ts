@@ -345,5 +345,22 @@ for (const backend of backends) {
       await postForm(wallet.jar, `${t.issuer}/wallet/notifications`, { csrf: wallet.csrf, push: 'on', quiet: 'none' });
       assert.equal((await t.vigie.defence.settings(DEMO_PRO.nationalId)).quietUntil, null);
     });
+
+    it('trusted browsers: revoked all at once from the devices page, CSRF checked, on record', async () => {
+      const wallet = await walletLogin(t, device);
+      const page = await (await request(wallet.jar, `${t.issuer}/wallet/devices`)).text();
+      assert.match(page, /Navigateurs de confiance/);
+      assert.doesNotMatch(page, /Dernier retrait de confiance/);
+      const forged = await postForm(wallet.jar, `${t.issuer}/wallet/trusted-browsers/forget`, { csrf: 'x'.repeat(43) });
+      assert.equal(forged.response.status, 403);
+      assert.equal(await t.vigie.defence.trustedBrowsersForgottenAt(DEMO_PRO.nationalId), null, 'a forged request changes nothing');
+      const done = await postForm(wallet.jar, `${t.issuer}/wallet/trusted-browsers/forget`, { csrf: wallet.csrf });
+      const html = await done.response.text();
+      assert.match(html, /Plus aucun navigateur n’est de confiance/);
+      assert.match(html, /Dernier retrait de confiance/);
+      assert.equal(await t.vigie.defence.trustedBrowsersForgottenAt(DEMO_PRO.nationalId), t.clock.now());
+      const audit = await t.vigie.audit.list({ subject: DEMO_PRO.nationalId });
+      assert.ok(audit.some((e) => e.event === 'defence.trusted_browsers_forgotten' && e.actor === `wallet:${DEMO_PRO.nationalId}`));
+    });
   });
 }

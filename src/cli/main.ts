@@ -31,6 +31,8 @@ Operator (uses the configured storage: VIGIE_DATA_DIR or DATABASE_URL):
   vigie audit list [--subject NATIONAL_ID]
   vigie defence status [--minutes M]               during an attack: decisions, most requested professionals, busiest
                                                    sources, who is held, blocks (default: the last 60 minutes)
+  vigie defence forget-browsers NATIONAL_ID        revoke every trusted browser of a professional (a stolen or
+                                                   shared workstation): their next logins get typed codes and holds
   vigie blocks list [--all]                        push-bombing blocks in force (--all: lifted and ended ones too)
   vigie blocks lift ID                             lift a block
   vigie blocks add --ip ADDRESS [--hours H]        block the address's /24 (/56) for every professional (default 24 h)
@@ -222,6 +224,15 @@ export async function run(argv: string[]): Promise<number> {
         const minutes = Number(flag(flags, 'minutes') ?? 60);
         if (!Number.isInteger(minutes) || minutes < 1 || minutes > 7 * 24 * 60) throw new Error('--minutes must be a whole number of minutes, up to a week');
         print(statusReport(await v.defence.status(minutes), minutes));
+        return 0;
+      });
+    case 'defence forget-browsers':
+      return withVigie(async (v) => {
+        const nationalId = rest[0];
+        if (!nationalId) throw new Error('NATIONAL_ID is required');
+        if (!(await v.directory.get(nationalId))) throw new Error(`No professional ${nationalId} in the directory.`);
+        await v.defence.forgetTrustedBrowsers(nationalId, 'operator');
+        print(`Every browser trusted so far by ${nationalId} is now treated as unknown.`);
         return 0;
       });
     case 'blocks list':

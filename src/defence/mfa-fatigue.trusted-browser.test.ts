@@ -99,5 +99,32 @@ for (const backend of backends) describe(`MFA fatigue: an attacker cannot lock t
     const later = await attemptLogin(t.rp, t.redirectUri, office, DEMO_PRO.nationalId);
     assert.ok(later.ok);
     assert.equal(later.mode, 'pick', 'a day later, number matching again');
+    assert.equal((await device.approve(later.challengeId, later.displayCode, '2468')).status, 200);
+    assert.equal(await finishLogin(later, t.redirectUri), true);
+  });
+
+  it('once the professional revokes their trusted browsers, the office browser is unknown again until it completes a login', async () => {
+    t.clock.advance(60_000);
+    assert.equal(await t.vigie.defence.trustedBrowsersForgottenAt(DEMO_PRO.nationalId), null);
+    await t.vigie.defence.forgetTrustedBrowsers(DEMO_PRO.nationalId, `wallet:${DEMO_PRO.nationalId}`);
+    assert.equal(await t.vigie.defence.trustedBrowsersForgottenAt(DEMO_PRO.nationalId), t.clock.now());
+    const audit = await t.vigie.audit.list({ subject: DEMO_PRO.nationalId });
+    assert.ok(audit.some((e) => e.event === 'defence.trusted_browsers_forgotten' && e.actor === `wallet:${DEMO_PRO.nationalId}`));
+
+    t.clock.advance(1000);
+    const revoked = await attemptLogin(t.rp, t.redirectUri, office, DEMO_PRO.nationalId);
+    assert.ok(revoked.ok);
+    assert.equal(revoked.mode, 'typed', 'treated as an unknown browser: typed code');
+    const challenge = await t.vigie.challenges.get(revoked.challengeId);
+    assert.equal(challenge?.context.trusted, false);
+    assert.ok(challenge?.context.risk?.includes('new_browser'));
+    assert.equal((await device.approve(revoked.challengeId, revoked.displayCode, '2468')).status, 200);
+    assert.equal(await finishLogin(revoked, t.redirectUri), true);
+
+    t.clock.advance(60_000);
+    const trustedAgain = await attemptLogin(t.rp, t.redirectUri, office, DEMO_PRO.nationalId);
+    assert.ok(trustedAgain.ok);
+    assert.equal(trustedAgain.mode, 'pick', 'the completed login trusted it again');
+    assert.equal((await t.vigie.challenges.get(trustedAgain.challengeId))?.context.trusted, true);
   });
 });

@@ -44,8 +44,11 @@ export interface LoginAttempt {
   hasDevice: boolean;
   clientId: string;
   source: Source;
-  /** Holds a valid trusted-browser cookie for this professional. */
-  trusted: boolean;
+  /**
+   * When the browser's valid trusted-browser cookie for this professional was issued; null without
+   * one. It counts only if issued after the professional's last revocation (forgetTrustedBrowsers).
+   */
+  trustedSince: number | null;
 }
 
 export interface DefenceStatus extends JournalOverview {
@@ -133,15 +136,18 @@ export class DefenceService {
 
   async decide(attempt: LoginAttempt): Promise<Decision> {
     const p = this.#policy;
-    const { source, trusted } = attempt;
+    const { source } = attempt;
     const known = attempt.known;
     const serviceTyped = p.typedClients.has(attempt.clientId);
     if (!p.enabled) {
       const mode = p.codeMode === 'typed' || serviceTyped ? 'typed' : 'pick';
-      return { kind: 'challenge', mode, delivery: attempt.hasDevice && known ? 'push' : 'none', trusted, holds: [], risk: [] };
+      return { kind: 'challenge', mode, delivery: attempt.hasDevice && known ? 'push' : 'none', trusted: await this.#stillTrusted(attempt), holds: [], risk: [] };
     }
     const now = this.#clock.now();
-    const blocks = await this.#store.matchingBlocks({ nationalId: known ? attempt.nationalId : null, prefix: source.prefix, browserId: source.browserId }, now);
+    const [blocks, trusted] = await Promise.all([
+      this.#store.matchingBlocks({ nationalId: known ? attempt.nationalId : null, prefix: source.prefix, browserId: source.browserId }, now),
+      this.#stillTrusted(attempt),
+    ]);
 
     // 1. The source (untrusted browsers only): refused past its rates or when globally blocked.
     let targets = { ip: 0, prefix: 0 };
@@ -215,6 +221,30 @@ export class DefenceService {
     if (holds.length === 0 && !(await this.#takeBudget(state, now))) holds.push('budget');
     if (holds.length === 0) await this.#countTowardsBreaker(now);
     return this.#challenge({ mode, delivery: holds.length ? 'silent' : 'push', trusted, holds, risk });
+  }
+
+  /** Whether the attempt's trusted-browser cookie was issued after the professional last revoked them all. */
+  async #stillTrusted(attempt: LoginAttempt): Promise<boolean> {
+    if (attempt.trustedSince === null || !attempt.known) return false;
+    return attempt.trustedSince > (await this.#store.getState(attempt.nationalId)).trustResetAt;
+  }
+
+  /**
+   * Revokes every trusted-browser cookie of this professional at once (the cookies are stateless:
+   * those issued until now stop counting). A stolen or shared workstation then gets what any
+   * unknown browser gets: typed codes, rates, holds during an attack. Browsers become trusted
+   * again by completing a login.
+   */
+  async forgetTrustedBrowsers(nationalId: string, actor: string): Promise<void> {
+    const now = this.#clock.now();
+    await this.#updateState(nationalId, now, (s) => ({ ...s, trustResetAt: now }));
+    await this.#audit.append({ actor, event: 'defence.trusted_browsers_forgotten', subject: nationalId, details: {} });
+  }
+
+  /** When the professional last revoked their trusted browsers; null if never. */
+  async trustedBrowsersForgottenAt(nationalId: string): Promise<number | null> {
+    const { trustResetAt } = await this.#store.getState(nationalId);
+    return trustResetAt > 0 ? trustResetAt : null;
   }
 
   /** Journals a created challenge (the attack summary is made of this journal). */

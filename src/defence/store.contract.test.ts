@@ -70,6 +70,15 @@ function contract(name: string, open: () => DefenceStore, options: { nativeTtl?:
       assert.deepEqual(fresh.sort(), [false, true], 'the first write races too');
     });
 
+    it('keeps every field of the state, the trusted-browser revocation time included, through both writes', async () => {
+      const inserted = { ...emptyState('810000000033'), strikes: 2, backoffUntil: T0 + MINUTE, underAttackUntil: T0 + 2 * MINUTE, pushTimes: [T0 - 1, T0], trustResetAt: T0 - 5 };
+      assert.equal(await store.casState(inserted, T0), true);
+      assert.deepEqual(await store.getState('810000000033'), { ...inserted, version: 1 });
+      const updated = { ...inserted, version: 1, strikes: 0, trustResetAt: T0 + 7 };
+      assert.equal(await store.casState(updated, T0), true);
+      assert.deepEqual(await store.getState('810000000033'), { ...updated, version: 2 });
+    });
+
     it('matches blocks by scope, prefix, browser and time; lifts once', async () => {
       const byPrefix = block({ browserId: null });
       const byBrowser = block({ prefix: null, browserId: 'browser-z' });

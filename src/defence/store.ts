@@ -45,12 +45,14 @@ export interface ProfessionalState {
   underAttackUntil: number;
   /** Times of the recent pushes caused by untrusted browsers (the daily budget). */
   pushTimes: number[];
+  /** Trusted-browser cookies issued at or before this time no longer count (0: never revoked). */
+  trustResetAt: number;
   /** 0 when never written. */
   version: number;
 }
 
 export function emptyState(nationalId: string): ProfessionalState {
-  return { nationalId, strikes: 0, backoffUntil: 0, underAttackUntil: 0, pushTimes: [], version: 0 };
+  return { nationalId, strikes: 0, backoffUntil: 0, underAttackUntil: 0, pushTimes: [], trustResetAt: 0, version: 0 };
 }
 
 export type BlockScope = 'professional' | 'global';
@@ -180,6 +182,7 @@ function toState(row: DefenceStateTable): ProfessionalState {
     backoffUntil: Number(row.backoff_until),
     underAttackUntil: Number(row.under_attack_until),
     pushTimes: JSON.parse(row.push_times) as number[],
+    trustResetAt: Number(row.trust_reset_at),
     version: row.version,
   };
 }
@@ -218,9 +221,9 @@ function toEvent(row: DefenceEventTable): DefenceEvent {
 
 // The statements of every login, built once (store/prepared.ts).
 const stateOf = prepared((db, nationalId: string) => db.selectFrom('defence_state').selectAll().where('national_id', '=', nationalId));
-const updateState = prepared((db, strikes: number, backoffUntil: number, underAttackUntil: number, pushTimes: string, version: number, updatedAt: number, nationalId: string, expectedVersion: number) =>
+const updateState = prepared((db, strikes: number, backoffUntil: number, underAttackUntil: number, pushTimes: string, trustResetAt: number, version: number, updatedAt: number, nationalId: string, expectedVersion: number) =>
   db.updateTable('defence_state')
-    .set({ strikes, backoff_until: backoffUntil, under_attack_until: underAttackUntil, push_times: pushTimes, version, updated_at: updatedAt })
+    .set({ strikes, backoff_until: backoffUntil, under_attack_until: underAttackUntil, push_times: pushTimes, trust_reset_at: trustResetAt, version, updated_at: updatedAt })
     .where('national_id', '=', nationalId)
     .where('version', '=', expectedVersion),
 );
@@ -324,6 +327,7 @@ export class SqlDefenceStore implements DefenceStore {
       backoff_until: next.backoffUntil,
       under_attack_until: next.underAttackUntil,
       push_times: JSON.stringify(next.pushTimes),
+      trust_reset_at: next.trustResetAt,
       version: next.version + 1,
       updated_at: now,
     };
@@ -335,7 +339,7 @@ export class SqlDefenceStore implements DefenceStore {
         .executeTakeFirst();
       return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
     }
-    const updated = await updateState(this.#db, values.strikes, values.backoff_until, values.under_attack_until, values.push_times, values.version, values.updated_at, next.nationalId, next.version);
+    const updated = await updateState(this.#db, values.strikes, values.backoff_until, values.under_attack_until, values.push_times, values.trust_reset_at, values.version, values.updated_at, next.nationalId, next.version);
     return updated.numAffectedRows === 1n;
   }
 

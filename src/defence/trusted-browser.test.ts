@@ -24,10 +24,10 @@ describe('trusted-browser cookies', () => {
     assert.match(cookie, /HttpOnly; SameSite=Lax; Secure$/);
     assert.doesNotMatch(cookie, /810000000017/, 'the cookie does not name the professional');
     const cookies = jar(cookie);
-    assert.equal(trust.isTrusted(cookies, '810000000017', browserId, now + 1000), true);
-    assert.equal(trust.isTrusted(cookies, '810000000025', browserId, now), false, 'another professional');
-    assert.equal(trust.isTrusted(cookies, '810000000017', trust.browserId(new Map()).id, now), false, 'copied to another browser id');
-    assert.equal(trust.isTrusted(cookies, '810000000017', browserId, now + 181 * 86_400_000), false, 'expired');
+    assert.equal(trust.trustedSince(cookies, '810000000017', browserId, now + 1000), now, 'issued then');
+    assert.equal(trust.trustedSince(cookies, '810000000025', browserId, now), null, 'another professional');
+    assert.equal(trust.trustedSince(cookies, '810000000017', trust.browserId(new Map()).id, now), null, 'copied to another browser id');
+    assert.equal(trust.trustedSince(cookies, '810000000017', browserId, now + 181 * 86_400_000), null, 'expired');
   });
 
   it('rejects tampered values and values signed with another key', () => {
@@ -36,9 +36,9 @@ describe('trusted-browser cookies', () => {
     const [name, value] = pair!.split('=') as [string, string];
     const [id, issued, mac] = value.split('.') as [string, string, string];
     const forged = (v: string) => new Map([[name, v]]);
-    assert.equal(trust.isTrusted(forged(`${id}.${Number(issued) + 1}.${mac}`), '810000000017', browserId, now), false);
-    assert.equal(trust.isTrusted(forged(`${id}.${issued}.${mac.slice(0, -2)}AA`), '810000000017', browserId, now), false);
+    assert.equal(trust.trustedSince(forged(`${id}.${Number(issued) + 1}.${mac}`), '810000000017', browserId, now), null);
+    assert.equal(trust.trustedSince(forged(`${id}.${issued}.${mac.slice(0, -2)}AA`), '810000000017', browserId, now), null);
     const other = new TrustedBrowsers({ key: randomBytes(32), ttlDays: 180, secure: true });
-    assert.equal(trust.isTrusted(jar(other.issue('810000000017', browserId, now)), '810000000017', browserId, now), false);
+    assert.equal(trust.trustedSince(jar(other.issue('810000000017', browserId, now)), '810000000017', browserId, now), null);
   });
 });

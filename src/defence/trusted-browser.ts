@@ -10,6 +10,8 @@ import { constantTimeEqual, keyedHash, randomId } from '../lib/crypto.ts';
  *   the value binds the professional, the browser id and the issue time under an HMAC whose key
  *   is derived from the root secret. A trusted browser keeps notifying normally while the
  *   professional is under attack from elsewhere, and gets number matching instead of a typed code.
+ *   Nothing is stored per cookie: the professional (wallet) or the operator revokes them all at
+ *   once, by time (DefenceService.forgetTrustedBrowsers).
  */
 export const BROWSER_COOKIE = 'vigie_bid';
 export const TRUST_PREFIX = 'vigie_tb_';
@@ -64,14 +66,18 @@ export class TrustedBrowsers {
     return serialise(this.#cookieName(nationalId), value, Math.floor(this.#ttlMs / 1000), this.#secure);
   }
 
-  /** True when the browser holds a valid, unexpired trust cookie for this professional and this browser id. */
-  isTrusted(cookies: Map<string, string>, nationalId: string, browserId: string, now: number): boolean {
+  /**
+   * When the browser's valid, unexpired trust cookie for this professional and this browser id was
+   * issued; null without one. Whether the professional revoked it since is the defences' call
+   * (DefenceService.decide).
+   */
+  trustedSince(cookies: Map<string, string>, nationalId: string, browserId: string, now: number): number | null {
     const value = cookies.get(this.#cookieName(nationalId));
-    if (!value) return false;
+    if (!value) return null;
     const [id, issued, mac] = value.split('.');
-    if (!id || !issued || !mac || id !== browserId || !/^\d{1,16}$/.test(issued)) return false;
+    if (!id || !issued || !mac || id !== browserId || !/^\d{1,16}$/.test(issued)) return null;
     const issuedAt = Number(issued);
-    if (issuedAt > now + 60_000 || now - issuedAt > this.#ttlMs) return false;
-    return constantTimeEqual(mac, this.#mac(nationalId, browserId, issuedAt));
+    if (issuedAt > now + 60_000 || now - issuedAt > this.#ttlMs) return null;
+    return constantTimeEqual(mac, this.#mac(nationalId, browserId, issuedAt)) ? issuedAt : null;
   }
 }

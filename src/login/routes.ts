@@ -132,7 +132,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
     }
     const browser = browserIdOf(request, reply);
     const source = deps.defence.source(request.ip, browser.id);
-    const trusted = trust.isTrusted(browser.cookies, identifier.nationalId, browser.id, clock.now());
+    const trustedSince = trust.trustedSince(browser.cookies, identifier.nationalId, browser.id, clock.now());
     const context: RequestContext = {
       ip: source.ip,
       userAgent: String(request.headers['user-agent'] ?? '').slice(0, 300),
@@ -140,7 +140,7 @@ export async function loginRoutes(app: FastifyInstance, deps: LoginRoutesDeps): 
       place: null,
     };
     try {
-      const challenge = await login.start({ nationalId: identifier.nationalId, interactionUid: uid, clientId, clientName, context, source, trusted });
+      const challenge = await login.start({ nationalId: identifier.nationalId, interactionUid: uid, clientId, clientName, context, source, trustedSince });
       return reply.redirect(`${base(uid)}/challenge/${encodeURIComponent(challenge.id)}`, 303);
     } catch (error) {
       if (error instanceof VigieError && error.status === 429) {

@@ -37,13 +37,13 @@ export class LoginService {
    * challenge notified or silent, with number matching or a typed code — then creates it. A
    * browser has at most one pending challenge per professional: a new one supersedes the last.
    */
-  async start(input: { nationalId: string; interactionUid: string; clientId: string; clientName: string; context: RequestContext; source: Source; trusted: boolean }): Promise<Challenge> {
+  async start(input: { nationalId: string; interactionUid: string; clientId: string; clientName: string; context: RequestContext; source: Source; trustedSince: number | null }): Promise<Challenge> {
     const timing = this.#cover.start();
     const professional = await this.#directory.get(input.nationalId);
     const devices = professional ? (await this.#devices.listByProfessional(input.nationalId)).filter((d) => d.state === 'active') : [];
     const subject = professional ? input.nationalId : null;
-    const { source, trusted } = input;
-    const decision = await this.#defence.decide({ nationalId: input.nationalId, known: subject !== null, hasDevice: devices.length > 0, clientId: input.clientId, source, trusted });
+    const { source } = input;
+    const decision = await this.#defence.decide({ nationalId: input.nationalId, known: subject !== null, hasDevice: devices.length > 0, clientId: input.clientId, source, trustedSince: input.trustedSince });
     if (decision.kind === 'refuse') {
       const headers = { 'retry-after': String(decision.retryAfterSeconds) };
       if (decision.reason === 'source_blocked') throw defenceErrors.SOURCE_BLOCKED({ headers });
@@ -55,7 +55,7 @@ export class LoginService {
       browserId: source.browserId,
       prefix: source.prefix,
       geo: source.geo,
-      trusted,
+      trusted: decision.trusted,
       holds: decision.holds,
       risk: decision.risk,
     };

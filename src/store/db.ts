@@ -11,6 +11,7 @@ import * as defences from './migrations/003-defences.ts';
 import * as wallet from './migrations/004-wallet.ts';
 import * as cluster from './migrations/005-cluster.ts';
 import * as partialIndexes from './migrations/006-partial-indexes.ts';
+import * as trustReset from './migrations/007-trust-reset.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -79,6 +80,7 @@ const migrations: Record<string, Migration> = {
   '004-wallet': wallet,
   '005-cluster': cluster,
   '006-partial-indexes': partialIndexes,
+  '007-trust-reset': trustReset,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -269,6 +269,8 @@ export interface DefenceStateTable {
   push_times: string;
   version: number;
   updated_at: number;
+  /** Trusted-browser cookies issued before then no longer count (0: never). */
+  trust_reset_at: number;
 }
 
 export interface DefenceBlockTable {

@@ -33,6 +33,12 @@ export interface NotificationSettingsPort {
   updateSettings(nationalId: string, change: { pushEnabled?: boolean; quietUntil?: number | null }, actor: string): Promise<unknown>;
 }
 
+/** Revoking the professional's trusted browsers all at once (defence/service.ts `DefenceService`). */
+export interface TrustedBrowsersPort {
+  trustedBrowsersForgottenAt(nationalId: string): Promise<number | null>;
+  forgetTrustedBrowsers(nationalId: string, actor: string): Promise<void>;
+}
+
 export interface WalletOptions {
   issuer: string;
   sessionTtlMinutes: number;
@@ -52,6 +58,7 @@ export interface WalletDeps {
   directory: DirectoryStore;
   devices: WalletDevicePort;
   notifications?: NotificationSettingsPort | undefined;
+  trustedBrowsers?: TrustedBrowsersPort | undefined;
   notifier: ContactNotifier;
   audit: AuditLog;
   clock: Clock;
@@ -70,6 +77,7 @@ export interface Wallet {
   reports: SuspiciousActivityReports;
   devices: WalletDevicePort;
   notifications: NotificationSettingsPort | undefined;
+  trustedBrowsers: TrustedBrowsersPort | undefined;
   directory: DirectoryStore;
   audit: AuditLog;
   clock: Clock;
@@ -145,6 +153,7 @@ export function createWallet(deps: WalletDeps, options: WalletOptions): Wallet {
     reports,
     devices: deps.devices,
     notifications: deps.notifications,
+    trustedBrowsers: deps.trustedBrowsers,
     directory: deps.directory,
     audit,
     clock,

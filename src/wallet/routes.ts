@@ -32,6 +32,7 @@ const FLASHES: Record<string, views.Flash> = {
   ended: { kind: 'ok', text: 'La session a été déconnectée : ses accès aux services sont révoqués et les services prévenus.' },
   revoked: { kind: 'ok', text: 'L’appareil a été révoqué : il ne peut plus valider de connexion.' },
   settings: { kind: 'ok', text: 'Vos réglages de notification sont enregistrés.' },
+  forgotten: { kind: 'ok', text: 'Plus aucun navigateur n’est de confiance : chacun devra de nouveau terminer une connexion validée pour le redevenir.' },
   requested: { kind: 'ok', text: 'Un code de confirmation a été envoyé à la nouvelle coordonnée, et un message à l’ancienne.' },
   confirmed: { kind: 'ok', text: 'Changement confirmé. La nouvelle coordonnée sera utilisable après le délai de sécurité.' },
   withdrawn: { kind: 'ok', text: 'Le changement a été annulé.' },
@@ -195,8 +196,21 @@ export async function walletRoutes(app: FastifyInstance, deps: { wallet: Wallet;
   app.get('/wallet/devices', async (request, reply) => {
     const session = await authenticated(request, reply);
     if (!session) return reply;
-    const [devices, settings] = await Promise.all([wallet.devices.list(session.nationalId), wallet.notifications?.settings(session.nationalId)]);
-    return send(reply, views.devicesPage({ who: await who(session), devices, settings, now: wallet.clock.now(), flash: flashOf(request) }));
+    const [devices, settings, browsersForgottenAt] = await Promise.all([
+      wallet.devices.list(session.nationalId),
+      wallet.notifications?.settings(session.nationalId),
+      wallet.trustedBrowsers?.trustedBrowsersForgottenAt(session.nationalId),
+    ]);
+    return send(reply, views.devicesPage({ who: await who(session), devices, settings, browsersForgottenAt, now: wallet.clock.now(), flash: flashOf(request) }));
+  });
+
+  app.post('/wallet/trusted-browsers/forget', async (request, reply) => {
+    const session = await authenticated(request, reply);
+    if (!session) return reply;
+    checkCsrf(session, request.body);
+    if (!wallet.trustedBrowsers) throw commonErrors.NOT_FOUND();
+    await wallet.trustedBrowsers.forgetTrustedBrowsers(session.nationalId, actor(session));
+    return reply.redirect('/wallet/devices?done=forgotten#trusted-browsers', 303);
   });
 
   app.post('/wallet/devices/:id/revoke', async (request, reply) => {

@@ -250,7 +250,7 @@ function quietText(settings: NotificationSettingsView, now: number): string {
   return 'Notifications activées.';
 }
 
-export function devicesPage(input: { who: Who; devices: Device[]; settings: NotificationSettingsView | undefined; now: number; flash?: Flash | undefined }): string {
+export function devicesPage(input: { who: Who; devices: Device[]; settings: NotificationSettingsView | undefined; browsersForgottenAt?: number | null | undefined; now: number; flash?: Flash | undefined }): string {
   const cards = input.devices.map((d) => {
     const state = DEVICE_STATES[d.state] ?? { text: d.state, tone: '' };
     return html`<li class="card" data-device="${d.id}">
@@ -287,6 +287,17 @@ export function devicesPage(input: { who: Who; devices: Device[]; settings: Noti
         <button type="submit">Enregistrer</button>
       </form>`
     : html``;
+  // undefined: no defences wired (the section would offer nothing).
+  const browsers =
+    input.browsersForgottenAt !== undefined
+      ? html`<h2 id="trusted-browsers">Navigateurs de confiance</h2>
+      <p>Un navigateur qui a terminé une connexion validée devient « de confiance » pour votre compte : il reçoit la validation par choix du code et reste servi normalement si quelqu’un tente de vous inonder de demandes depuis ailleurs.
+        Si vous avez utilisé un poste partagé ou perdu un ordinateur, retirez cette confiance à tous vos navigateurs d’un coup : chacun la retrouvera en terminant une nouvelle connexion validée.</p>
+      ${input.browsersForgottenAt ? html`<p>Dernier retrait de confiance : ${formatDateTime(input.browsersForgottenAt)}.</p>` : ''}
+      <form method="post" action="/wallet/trusted-browsers/forget" data-confirm="Retirer la confiance à tous vos navigateurs, y compris celui-ci ?">
+        ${csrfField(input.who.csrf)}<button type="submit" class="danger">Ne plus faire confiance à aucun navigateur</button>
+      </form>`
+      : html``;
   return walletPage({
     title: 'Mes appareils',
     active: 'devices',
@@ -295,7 +306,8 @@ export function devicesPage(input: { who: Who; devices: Device[]; settings: Noti
     body: html`<h1>Mes appareils e-CPS</h1>
       <p>Les applications e-CPS activées sur votre compte. Révoquez celles que vous n'utilisez plus ou que vous ne reconnaissez pas.</p>
       ${input.devices.length ? html`<ul class="cards" aria-label="Appareils">${cards}</ul>` : html`<p>Aucune e-CPS activée.</p>`}
-      ${settings}`,
+      ${settings}
+      ${browsers}`,
   });
 }
 
