@@ -3,14 +3,22 @@ import assert from 'node:assert/strict';
 import { TimingCover } from './timing-cover.ts';
 
 describe('timing cover (who has the app does not show in the answer time)', () => {
-  it('holds nothing before any full answer was timed', () => {
-    assert.equal(new TimingCover().holdFor(0), 0);
+  it('before 16 full answers were timed (a node just started), holds an answer to 2 to 3 times its own duration', () => {
+    let draw = 0;
+    const cover = new TimingCover({ random: () => draw });
+    assert.equal(cover.holdFor(4), 4, 'twice its duration');
+    draw = 0.5;
+    assert.equal(cover.holdFor(4), 6);
+    for (let i = 0; i < 15; i += 1) cover.record(100);
+    assert.equal(cover.holdFor(4), 6, 'still cold with 15');
+    cover.record(100);
+    assert.equal(cover.holdFor(4), 96, 'from the 16th on, drawn from the timed answers');
   });
 
   it('holds an answer until a duration drawn from the full answers', () => {
     let draw = 0;
     const cover = new TimingCover({ random: () => draw });
-    for (const ms of [10, 20, 30, 40]) cover.record(ms);
+    for (let i = 0; i < 4; i += 1) for (const ms of [10, 20, 30, 40]) cover.record(ms);
     draw = 0;
     assert.equal(cover.holdFor(4), 6);
     draw = 0.99;
@@ -28,7 +36,7 @@ describe('timing cover (who has the app does not show in the answer time)', () =
 
   it('hold waits at least the drawn remainder', async () => {
     const cover = new TimingCover({ random: () => 0 });
-    cover.record(40);
+    for (let i = 0; i < 16; i += 1) cover.record(40);
     const began = performance.now();
     await cover.hold(10);
     assert.ok(performance.now() - began >= 29, 'waited for the rest of the drawn duration');
