@@ -1,7 +1,7 @@
 import type { Db } from '../store/db.ts';
 import {
   DEFAULT_SETTINGS, REQUEST_KINDS, SqlDefenceStore, emptyState, windowStartOf,
-  type Block, type DefenceEvent, type DefenceStore, type EventKind, type FraudSignal, type JournalOverview, type NotificationSettings, type ProfessionalState, type RateWindow,
+  type Block, type DefenceEvent, type DefenceStore, type EventKind, type FraudSignal, type JournalOverview, type NotificationSettings, type ProfessionalState, type RateWindow, type SignalKind,
 } from './store.ts';
 
 /**
@@ -102,8 +102,8 @@ export class MemoryDefenceStore implements DefenceStore {
     this.#signals.push({ ...signal });
   }
 
-  async countSignals(query: { prefix: string; browserId: string | null; since: number }): Promise<number> {
-    return this.#signals.filter((s) => s.at >= query.since && (s.prefix === query.prefix || (query.browserId !== null && s.browserId === query.browserId))).length;
+  async countSignals(query: { prefix: string; browserId: string | null; since: Record<SignalKind, number> }): Promise<number> {
+    return this.#signals.filter((s) => s.at >= query.since[s.kind] && (s.prefix === query.prefix || (query.browserId !== null && s.browserId === query.browserId))).length;
   }
 
   async distinctReporters(prefix: string, since: number): Promise<number> {

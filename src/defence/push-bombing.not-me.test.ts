@@ -9,7 +9,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestVigie, DEMO_PRO, type TestVigie } from '../../test/support/harness.ts';
-import { attemptLogin, browserAt, navigate, watchDeliveries, type SourceBrowser } from '../../test/support/defence.ts';
+import { attemptLogin, browserAt, navigate, watchDeliveries, wrongCode, type SourceBrowser } from '../../test/support/defence.ts';
 import { interactionUrl } from '../../test/support/harness.ts';
 import { operatorCli as cli } from '../../test/support/cli.ts';
 import type { DeviceSimulator } from '../device/simulator.ts';
@@ -177,6 +177,20 @@ for (const backend of backends) describe(`push bombing: "not me" blocks the sour
     assert.match(await cli(t, ['blocks', 'lift', global.id]), /Lifted global block/);
     assert.ok((await attemptLogin(t.rp, t.redirectUri, browserAt('192.0.2.201'), '899999999999')).ok, 'lifted');
     assert.ok((await t.vigie.audit.list()).some((e) => e.event === 'defence.block_lifted' && e.details.blockId === global.id));
+  });
+
+  it('a wrong code makes its network suspect for the other professionals for a day, as long as its block, not 30 days', async () => {
+    t.clock.advance(2 * DAY);
+    const victim = colleagues[1]!;
+    const attack = await attemptLogin(t.rp, t.redirectUri, browserAt('100.64.7.10'), victim);
+    assert.ok(attack.ok);
+    assert.equal(deliveries.of(attack.challengeId), 'push');
+    assert.equal((await devices.get(victim)!.approve(attack.challengeId, wrongCode(attack.displayCode), '2468')).status, 422);
+    const sameNetwork = await from(browserAt('100.64.7.11'));
+    assert.ok(sameNetwork.holds.includes('reported_source'), 'held for a colleague on that network the same day');
+    t.clock.advance(DAY + 60_000);
+    const nextDay = await from(browserAt('100.64.7.12'));
+    assert.ok(!nextDay.holds.includes('reported_source'), `no longer suspect a day later (${nextDay.holds.join(', ')})`);
   });
 });
 

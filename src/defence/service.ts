@@ -206,7 +206,9 @@ export class DefenceService {
     }
     const [settings, signals, breaker, state] = await Promise.all([
       this.#store.getSettings(attempt.nationalId),
-      this.#store.countSignals({ prefix: source.prefix, browserId: source.browserId, since: now - p.notMeBlockDays * DAY }),
+      // A source stays suspect as long as the block its signal caused: 30 days after a "not me",
+      // a day after a wrong code (often a slip, and a shared network's whole prefix is at stake).
+      this.#store.countSignals({ prefix: source.prefix, browserId: source.browserId, since: { not_me: now - p.notMeBlockDays * DAY, wrong_code: now - p.wrongCodeBlockHours * HOUR } }),
       this.#store.flag('breaker', now),
       this.#store.getState(attempt.nationalId),
     ]);

@@ -107,9 +107,14 @@ function contract(name: string, open: () => DefenceStore, options: { nativeTtl?:
       await signal('810000000025', 'wrong_code', T0 + 2, 'browser-q');
       await signal('810000000033', 'not_me', T0 - 40 * 86_400_000);
       assert.equal(await store.distinctReporters('203.0.113.0/24', T0 - 86_400_000), 1, 'wrong codes and old reports are not reports here');
-      assert.equal(await store.countSignals({ prefix: '203.0.113.0/24', browserId: null, since: T0 - 86_400_000 }), 3);
-      assert.equal(await store.countSignals({ prefix: '192.0.2.0/24', browserId: 'browser-q', since: T0 - 86_400_000 }), 1, 'by browser id too');
-      assert.equal(await store.countSignals({ prefix: '192.0.2.0/24', browserId: null, since: T0 - 86_400_000 }), 0);
+      const day = { not_me: T0 - 86_400_000, wrong_code: T0 - 86_400_000 };
+      assert.equal(await store.countSignals({ prefix: '203.0.113.0/24', browserId: null, since: day }), 3);
+      assert.equal(await store.countSignals({ prefix: '192.0.2.0/24', browserId: 'browser-q', since: day }), 1, 'by browser id too');
+      assert.equal(await store.countSignals({ prefix: '192.0.2.0/24', browserId: null, since: day }), 0);
+      // Each kind over its own window.
+      assert.equal(await store.countSignals({ prefix: '203.0.113.0/24', browserId: null, since: { not_me: T0 - 86_400_000, wrong_code: T0 + 3 } }), 2, 'the wrong code is too old');
+      assert.equal(await store.countSignals({ prefix: '203.0.113.0/24', browserId: null, since: { not_me: T0 + 2, wrong_code: T0 - 86_400_000 } }), 1, 'the not-me reports are too old');
+      assert.equal(await store.countSignals({ prefix: '203.0.113.0/24', browserId: null, since: { not_me: T0 - 41 * 86_400_000, wrong_code: T0 } }), 4);
     });
 
     it('remembers places and notification settings', async () => {

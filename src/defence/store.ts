@@ -152,8 +152,8 @@ export interface DefenceStore {
   liftBlock(id: string, now: number, by: string): Promise<Block | undefined>;
 
   addSignal(signal: FraudSignal): Promise<void>;
-  /** Signals raised since `since` against this prefix or this browser id, by any professional. */
-  countSignals(query: { prefix: string; browserId: string | null; since: number }): Promise<number>;
+  /** Signals against this prefix or this browser id, by any professional, each kind counted since its own time. */
+  countSignals(query: { prefix: string; browserId: string | null; since: Record<SignalKind, number> }): Promise<number>;
   /** Distinct professionals who reported (`not_me`) this prefix since `since`. */
   distinctReporters(prefix: string, since: number): Promise<number>;
 
@@ -240,10 +240,12 @@ const blocksMatching = prepared((db, now: number, prefix: string, nationalId: st
       ]),
     ),
 );
-const signalsSince = prepared((db, since: number, prefix: string, browserId: string | null) =>
+// `at >= oldest` repeats the kinds' own bounds so that both indexes range over `at`.
+const signalsSince = prepared((db, oldest: number, notMeSince: number, wrongCodeSince: number, prefix: string, browserId: string | null) =>
   db.selectFrom('defence_signal')
     .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('at', '>=', since)
+    .where('at', '>=', oldest)
+    .where((eb) => eb.or([eb.and([eb('kind', '=', 'not_me'), eb('at', '>=', notMeSince)]), eb.and([eb('kind', '=', 'wrong_code'), eb('at', '>=', wrongCodeSince)])]))
     .where((eb) => eb.or([eb('prefix', '=', prefix), eb('browser_id', '=', browserId)])),
 );
 const settingsOf = prepared((db, nationalId: string) => db.selectFrom('notification_settings').selectAll().where('national_id', '=', nationalId));
@@ -383,8 +385,9 @@ export class SqlDefenceStore implements DefenceStore {
       .execute();
   }
 
-  async countSignals(query: { prefix: string; browserId: string | null; since: number }): Promise<number> {
-    return Number((await signalsSince(this.#db, query.since, query.prefix, query.browserId || null)).rows[0]?.n ?? 0);
+  async countSignals(query: { prefix: string; browserId: string | null; since: Record<SignalKind, number> }): Promise<number> {
+    const { not_me: notMe, wrong_code: wrongCode } = query.since;
+    return Number((await signalsSince(this.#db, Math.min(notMe, wrongCode), notMe, wrongCode, query.prefix, query.browserId || null)).rows[0]?.n ?? 0);
   }
 
   async distinctReporters(prefix: string, since: number): Promise<number> {
