@@ -103,11 +103,11 @@ export class MemoryDefenceStore implements DefenceStore {
   }
 
   async countSignals(query: { prefix: string; browserId: string | null; since: Record<SignalKind, number> }): Promise<number> {
-    return this.#signals.filter((s) => s.at >= query.since[s.kind] && (s.prefix === query.prefix || (query.browserId !== null && s.browserId === query.browserId))).length;
+    return this.#signals.filter((s) => s.at >= query.since[s.kind] && ((s.prefix === query.prefix && !s.trusted) || (query.browserId !== null && s.browserId === query.browserId))).length;
   }
 
   async distinctReporters(prefix: string, since: number): Promise<number> {
-    return new Set(this.#signals.filter((s) => s.prefix === prefix && s.kind === 'not_me' && s.at >= since).map((s) => s.nationalId)).size;
+    return new Set(this.#signals.filter((s) => s.prefix === prefix && !s.trusted && s.kind === 'not_me' && s.at >= since).map((s) => s.nationalId)).size;
   }
 
   async rememberPlace(nationalId: string, place: string, now: number): Promise<void> {

@@ -9,7 +9,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestVigie, DEMO_PRO, type TestVigie } from '../../test/support/harness.ts';
-import { attemptLogin, browserAt, navigate, watchDeliveries, wrongCode, type SourceBrowser } from '../../test/support/defence.ts';
+import { attemptLogin, browserAt, finishLogin, navigate, watchDeliveries, wrongCode, type SourceBrowser } from '../../test/support/defence.ts';
 import { interactionUrl } from '../../test/support/harness.ts';
 import { operatorCli as cli } from '../../test/support/cli.ts';
 import type { DeviceSimulator } from '../device/simulator.ts';
@@ -191,6 +191,27 @@ for (const backend of backends) describe(`push bombing: "not me" blocks the sour
     t.clock.advance(DAY + 60_000);
     const nextDay = await from(browserAt('100.64.7.12'));
     assert.ok(!nextDay.holds.includes('reported_source'), `no longer suspect a day later (${nextDay.holds.join(', ')})`);
+  });
+
+  it('"not me" on a request from a trusted browser makes that browser suspect, not its network (perhaps the professional\'s own office)', async () => {
+    t.clock.advance(2 * DAY);
+    const owner = colleagues[0]!;
+    const office = browserAt('100.64.9.10');
+    // The owner logs in from the office once: typed code, then the browser is trusted.
+    const first = await attemptLogin(t.rp, t.redirectUri, office, owner);
+    assert.ok(first.ok);
+    assert.equal((await devices.get(owner)!.approve(first.challengeId, first.displayCode, '2468')).status, 200);
+    assert.equal(await finishLogin(first, t.redirectUri), true);
+    // Someone else at that workstation asks in the owner's name; the owner answers "not me".
+    t.clock.advance(60_000);
+    const misuse = await attemptLogin(t.rp, t.redirectUri, office, owner);
+    assert.ok(misuse.ok);
+    assert.equal((await t.vigie.challenges.get(misuse.challengeId))?.context.trusted, true);
+    assert.equal((await devices.get(owner)!.deny(misuse.challengeId, 'not_me')).status, 200);
+    const colleagueOnTheNetwork = await from(browserAt('100.64.9.11'));
+    assert.ok(!colleagueOnTheNetwork.holds.includes('reported_source'), `the office network is not suspect (${colleagueOnTheNetwork.holds.join(', ')})`);
+    const thatBrowser = await from(office);
+    assert.ok(thatBrowser.holds.includes('reported_source'), 'the browser itself is, whoever it asks for');
   });
 });
 

@@ -339,7 +339,7 @@ export class DefenceService {
     const trusted = ctx.trusted === true;
     const source: Source = { ip: ctx.ip, prefix: ctx.prefix, browserId: ctx.browserId ?? '', geo: ctx.geo ?? null };
     const place = describePlace(source.geo);
-    await this.#store.addSignal({ id: randomId(), at: now, kind: fraud, nationalId, ip: source.ip, prefix: source.prefix, browserId: ctx.browserId ?? null });
+    await this.#store.addSignal({ id: randomId(), at: now, kind: fraud, nationalId, ip: source.ip, prefix: source.prefix, browserId: ctx.browserId ?? null, trusted });
     await this.#store.addEvent(this.#event(nationalId, fraud, [], trusted, source, challenge.id));
     const block: Block = {
       id: randomId(12),

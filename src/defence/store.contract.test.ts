@@ -100,8 +100,8 @@ function contract(name: string, open: () => DefenceStore, options: { nativeTtl?:
     });
 
     it('counts signals against a source and distinct reporters of a prefix', async () => {
-      const signal = (nationalId: string, kind: 'not_me' | 'wrong_code', at: number, browserId: string | null = null) =>
-        store.addSignal({ id: `s${Math.random()}`, at, kind, nationalId, ip: '203.0.113.9', prefix: '203.0.113.0/24', browserId });
+      const signal = (nationalId: string, kind: 'not_me' | 'wrong_code', at: number, browserId: string | null = null, trusted = false) =>
+        store.addSignal({ id: `s${Math.random()}`, at, kind, nationalId, ip: '203.0.113.9', prefix: '203.0.113.0/24', browserId, trusted });
       await signal('810000000017', 'not_me', T0);
       await signal('810000000017', 'not_me', T0 + 1);
       await signal('810000000025', 'wrong_code', T0 + 2, 'browser-q');
@@ -115,6 +115,11 @@ function contract(name: string, open: () => DefenceStore, options: { nativeTtl?:
       assert.equal(await store.countSignals({ prefix: '203.0.113.0/24', browserId: null, since: { not_me: T0 - 86_400_000, wrong_code: T0 + 3 } }), 2, 'the wrong code is too old');
       assert.equal(await store.countSignals({ prefix: '203.0.113.0/24', browserId: null, since: { not_me: T0 + 2, wrong_code: T0 - 86_400_000 } }), 1, 'the not-me reports are too old');
       assert.equal(await store.countSignals({ prefix: '203.0.113.0/24', browserId: null, since: { not_me: T0 - 41 * 86_400_000, wrong_code: T0 } }), 4);
+      // Reported from a browser trusted for that professional: its browser is suspect, not its network.
+      await signal('810000000041', 'not_me', T0 + 3, 'browser-t', true);
+      assert.equal(await store.countSignals({ prefix: '203.0.113.0/24', browserId: null, since: day }), 3, 'not by prefix');
+      assert.equal(await store.countSignals({ prefix: '192.0.2.0/24', browserId: 'browser-t', since: day }), 1, 'by its browser id');
+      assert.equal(await store.distinctReporters('203.0.113.0/24', T0 - 86_400_000), 1, 'not a report against the network');
     });
 
     it('remembers places and notification settings', async () => {

@@ -88,6 +88,11 @@ export interface FraudSignal {
   ip: string;
   prefix: string;
   browserId: string | null;
+  /**
+   * The reported request came from a browser trusted for that professional: only its browser id
+   * is suspect, not its prefix (perhaps the professional's own network).
+   */
+  trusted: boolean;
 }
 
 export interface NotificationSettings {
@@ -152,9 +157,9 @@ export interface DefenceStore {
   liftBlock(id: string, now: number, by: string): Promise<Block | undefined>;
 
   addSignal(signal: FraudSignal): Promise<void>;
-  /** Signals against this prefix or this browser id, by any professional, each kind counted since its own time. */
+  /** Signals against this prefix (untrusted ones) or this browser id, by any professional, each kind counted since its own time. */
   countSignals(query: { prefix: string; browserId: string | null; since: Record<SignalKind, number> }): Promise<number>;
-  /** Distinct professionals who reported (`not_me`) this prefix since `since`. */
+  /** Distinct professionals who reported (`not_me`) this prefix since `since`, from untrusted browsers. */
   distinctReporters(prefix: string, since: number): Promise<number>;
 
   rememberPlace(nationalId: string, place: string, now: number): Promise<void>;
@@ -246,7 +251,7 @@ const signalsSince = prepared((db, oldest: number, notMeSince: number, wrongCode
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .where('at', '>=', oldest)
     .where((eb) => eb.or([eb.and([eb('kind', '=', 'not_me'), eb('at', '>=', notMeSince)]), eb.and([eb('kind', '=', 'wrong_code'), eb('at', '>=', wrongCodeSince)])]))
-    .where((eb) => eb.or([eb('prefix', '=', prefix), eb('browser_id', '=', browserId)])),
+    .where((eb) => eb.or([eb.and([eb('prefix', '=', prefix), eb('trusted', '=', 0)]), eb('browser_id', '=', browserId)])),
 );
 const settingsOf = prepared((db, nationalId: string) => db.selectFrom('notification_settings').selectAll().where('national_id', '=', nationalId));
 const insertEvent = prepared((db, id: string, at: number, nationalId: string | null, kind: string, reasons: string, trusted: number, ip: string, prefix: string, browserId: string | null, place: string | null, challengeId: string | null) =>
@@ -381,7 +386,7 @@ export class SqlDefenceStore implements DefenceStore {
   async addSignal(s: FraudSignal): Promise<void> {
     await this.#db.kysely
       .insertInto('defence_signal')
-      .values({ id: s.id, at: s.at, kind: s.kind, national_id: s.nationalId, ip: s.ip, prefix: s.prefix, browser_id: s.browserId })
+      .values({ id: s.id, at: s.at, kind: s.kind, national_id: s.nationalId, ip: s.ip, prefix: s.prefix, browser_id: s.browserId, trusted: s.trusted ? 1 : 0 })
       .execute();
   }
 
@@ -395,6 +400,7 @@ export class SqlDefenceStore implements DefenceStore {
       .selectFrom('defence_signal')
       .select((eb) => eb.fn.count<number>('national_id').distinct().as('n'))
       .where('prefix', '=', prefix)
+      .where('trusted', '=', 0)
       .where('kind', '=', 'not_me')
       .where('at', '>=', since)
       .executeTakeFirst();

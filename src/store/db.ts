@@ -12,6 +12,7 @@ import * as wallet from './migrations/004-wallet.ts';
 import * as cluster from './migrations/005-cluster.ts';
 import * as partialIndexes from './migrations/006-partial-indexes.ts';
 import * as trustReset from './migrations/007-trust-reset.ts';
+import * as signalTrusted from './migrations/008-signal-trusted.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -81,6 +82,7 @@ const migrations: Record<string, Migration> = {
   '005-cluster': cluster,
   '006-partial-indexes': partialIndexes,
   '007-trust-reset': trustReset,
+  '008-signal-trusted': signalTrusted,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -295,6 +295,8 @@ export interface DefenceSignalTable {
   ip: string;
   prefix: string;
   browser_id: string | null;
+  /** 1: the reported request came from a browser trusted for that professional (only its browser id is suspect). */
+  trusted: number;
 }
 
 export interface DefencePlaceTable {
