@@ -129,7 +129,9 @@ export class MemoryDefenceStore implements DefenceStore {
   }
 
   async addEvent(event: DefenceEvent): Promise<void> {
-    this.#events.push({ ...event, reasons: [...event.reasons] });
+    const line = this.#events.find((e) => e.id === event.id);
+    if (line) Object.assign(line, { count: line.count + event.count, at: event.at });
+    else this.#events.push({ ...event, reasons: [...event.reasons] });
   }
 
   async events(nationalId: string, since: number, limit: number): Promise<DefenceEvent[]> {
@@ -144,18 +146,18 @@ export class MemoryDefenceStore implements DefenceStore {
     for (const e of recent) {
       const key = `${e.kind} ${JSON.stringify(e.reasons)}`;
       const decision = decisions.get(key) ?? { kind: e.kind, reasons: [...e.reasons], count: 0 };
-      decision.count += 1;
+      decision.count += e.count;
       decisions.set(key, decision);
       if (!REQUEST_KINDS.includes(e.kind)) continue;
       if (e.nationalId !== null) {
         const pro = professionals.get(e.nationalId) ?? { nationalId: e.nationalId, requests: 0, pushed: 0 };
-        pro.requests += 1;
-        if (e.kind === 'push') pro.pushed += 1;
+        pro.requests += e.count;
+        if (e.kind === 'push') pro.pushed += e.count;
         professionals.set(e.nationalId, pro);
       }
       if (!e.trusted) {
         const source = prefixes.get(e.prefix) ?? { prefix: e.prefix, requests: 0, asked: new Set<string>() };
-        source.requests += 1;
+        source.requests += e.count;
         if (e.nationalId !== null) source.asked.add(e.nationalId);
         prefixes.set(e.prefix, source);
       }

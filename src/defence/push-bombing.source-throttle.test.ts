@@ -46,6 +46,20 @@ describe('push bombing from one source: rates, spraying, circuit breaker', () =>
     assert.equal(t.vigie.metrics.counter('vigie_login_decisions_total', '').get({ decision: 'refused', reason: 'ip_rate' }), 2);
   });
 
+  it('journals a flood of refusals as one counted line per professional, source, reason and minute', async () => {
+    t.clock.advance(120_000);
+    for (let i = 0; i < 20; i += 1) assert.ok((await attempt('203.0.113.60', '899999999999')).ok);
+    for (let i = 0; i < 30; i += 1) {
+      const refused = await attempt('203.0.113.60');
+      assert.ok(!refused.ok && refused.status === 429);
+    }
+    const lines = await t.vigie.db.kysely.selectFrom('defence_event').selectAll().where('national_id', '=', DEMO_PRO.nationalId).where('kind', '=', 'refused').where('at', '>=', t.clock.now() - 60_000).execute();
+    assert.deepEqual(lines.map((l) => [l.prefix, l.reasons, Number(l.count)]), [['203.0.113.0/24', '["ip_rate"]', 30]], 'one row for the 30 refusals');
+    const status = await t.vigie.defence.status(1);
+    assert.equal(status.decisions.find((d) => d.kind === 'refused' && d.reasons[0] === 'ip_rate')?.count, 30, 'the operator still sees every refusal');
+    assert.equal((await t.vigie.defence.summary(DEMO_PRO.nationalId, 1)).blocked >= 30, true, 'and so does the professional');
+  });
+
   it('counts the address the load balancer saw, not what the client wrote before it in X-Forwarded-For', async () => {
     t.clock.advance(120_000);
     // Each request claims another origin; the balancer (one hop, VIGIE_TRUST_PROXY=true) appended the real one.

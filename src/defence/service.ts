@@ -7,7 +7,7 @@ import type { SettledChallenge } from '../challenge/service.ts';
 import { describePlace, noGeo, type GeoLocator } from './geo.ts';
 import { canonicalIp, prefixOf, sitePrefixOf, type Source } from './source.ts';
 import type { DefencePolicy } from './policy.ts';
-import { slidingCount, type Block, type DefenceEvent, type DefenceStore, type JournalOverview, type NotificationSettings, type ProfessionalState } from './store.ts';
+import { slidingCount, windowStartOf, type Block, type DefenceEvent, type DefenceStore, type JournalOverview, type NotificationSettings, type ProfessionalState } from './store.ts';
 import { defenceErrors } from './errors.ts';
 import { isIP } from 'node:net';
 import { commonErrors } from '../lib/errors.ts';
@@ -408,21 +408,22 @@ export class DefenceService {
     const byPlace = new Map<string | null, { place: string | null; count: number; lastAt: number }>();
     for (const e of blocked) {
       const entry = byPlace.get(e.place) ?? { place: e.place, count: 0, lastAt: 0 };
-      entry.count += 1;
+      entry.count += e.count;
       entry.lastAt = Math.max(entry.lastAt, e.at);
       byPlace.set(e.place, entry);
     }
     const places = [...byPlace.values()].sort((a, b) => b.count - a.count || b.lastAt - a.lastAt);
     const lastAt = blocked.length ? Math.max(...blocked.map((e) => e.at)) : null;
+    const total = (lines: DefenceEvent[]) => lines.reduce((sum, e) => sum + e.count, 0);
     return {
       since,
       days,
-      blocked: blocked.length,
-      notified: foreign.filter((e) => e.kind === 'push').length,
-      reports: events.filter((e) => e.kind === 'not_me' || e.kind === 'wrong_code').length,
+      blocked: total(blocked),
+      notified: total(foreign.filter((e) => e.kind === 'push')),
+      reports: total(events.filter((e) => e.kind === 'not_me' || e.kind === 'wrong_code')),
       places,
       lastAt,
-      message: summaryMessage(blocked.length, places, lastAt, now, days),
+      message: summaryMessage(total(blocked), places, lastAt, now, days),
     };
   }
 
@@ -481,7 +482,12 @@ export class DefenceService {
   async #refuse(reason: RefuseReason, retryMs: number, attempt: LoginAttempt, now: number): Promise<Decision> {
     const retryAfterSeconds = Math.max(1, Math.ceil(retryMs / 1000));
     this.#decisions.inc({ decision: 'refused', reason });
-    if (attempt.known) await this.#store.addEvent(this.#event(attempt.nationalId, 'refused', [reason], false, attempt.source, null));
+    // One journal line per professional, prefix, reason and minute, counting the refusals: a flood
+    // must not write (and keep for 90 days) a row per request.
+    if (attempt.known) {
+      const line = this.#event(attempt.nationalId, 'refused', [reason], false, attempt.source, null);
+      await this.#store.addEvent({ ...line, id: `refused.${attempt.nationalId}.${attempt.source.prefix}.${reason}.${windowStartOf(now, MINUTE)}` });
+    }
     // A flood would otherwise write one audit entry per request: one per source, reason and minute is enough.
     if ((await this.#store.hit(`refusal:${reason}:${attempt.source.prefix}`, MINUTE, now)).current === 1) {
       await this.#audit.append({
@@ -497,7 +503,7 @@ export class DefenceService {
   #event(nationalId: string, kind: DefenceEvent['kind'], reasons: string[], trusted: boolean, source: Source, challengeId: string | null): DefenceEvent {
     return {
       id: randomId(), at: this.#clock.now(), nationalId, kind, reasons, trusted,
-      ip: source.ip, prefix: source.prefix, browserId: source.browserId || null, place: describePlace(source.geo), challengeId,
+      ip: source.ip, prefix: source.prefix, browserId: source.browserId || null, place: describePlace(source.geo), challengeId, count: 1,
     };
   }
 

@@ -137,7 +137,7 @@ function contract(name: string, open: () => DefenceStore, options: { nativeTtl?:
 
     it('journals events newest first and purges what is old', async () => {
       const event = (at: number, kind: 'silent' | 'refused') => ({
-        id: `e${Math.random()}`, at, nationalId: '810000000041', kind, reasons: ['budget'], trusted: false, ip: '203.0.113.9', prefix: '203.0.113.0/24', browserId: null, place: 'Lyon, France', challengeId: null,
+        id: `e${Math.random()}`, at, nationalId: '810000000041', kind, reasons: ['budget'], trusted: false, ip: '203.0.113.9', prefix: '203.0.113.0/24', browserId: null, place: 'Lyon, France', challengeId: null, count: 1,
       });
       await store.addEvent(event(T0, 'silent'));
       await store.addEvent(event(T0 + 2, 'refused'));
@@ -146,30 +146,38 @@ function contract(name: string, open: () => DefenceStore, options: { nativeTtl?:
       assert.deepEqual(recent.map((e) => e.kind), ['refused', 'silent']);
       assert.deepEqual(recent[0]?.reasons, ['budget']);
       assert.equal(recent[0]?.trusted, false);
+      // The same line again (refusals of one source within a minute): it adds up, and moves to its latest time.
+      const flood = { ...event(T0 + 3, 'refused'), id: 'refused-line' };
+      await store.addEvent(flood);
+      await store.addEvent({ ...flood, at: T0 + 4, count: 2 });
+      const [line] = await store.events('810000000041', T0 + 3, 10);
+      assert.deepEqual([line?.id, line?.count, line?.at], ['refused-line', 3, T0 + 4]);
       assert.ok((await store.purge(T0 + 10 * MINUTE, 90 * 86_400_000)) > 0);
-      assert.equal((await store.events('810000000041', 0, 10)).length, 2, 'the 100-day-old line is gone');
+      assert.equal((await store.events('810000000041', 0, 10)).length, 3, 'the 100-day-old line is gone');
       if (!options.nativeTtl) assert.deepEqual(await store.peek('ip:a', MINUTE, T0 + MINUTE), { current: 0, previous: 0, windowStart: T0 + MINUTE }, 'expired windows are gone');
     });
 
     it("counts every professional's journal for the operator: decisions, most requested, busiest sources", async () => {
       const since = T0 + 200 * 86_400_000; // after every line written above
       let n = 0;
-      const line = (nationalId: string | null, kind: 'push' | 'silent' | 'refused' | 'not_me', reasons: string[], prefix: string, trusted = false) =>
-        store.addEvent({ id: `o${(n += 1)}`, at: since + n, nationalId, kind, reasons, trusted, ip: prefix.replace('0/24', '9'), prefix, browserId: null, place: null, challengeId: null });
+      const line = (nationalId: string | null, kind: 'push' | 'silent' | 'refused' | 'not_me', reasons: string[], prefix: string, trusted = false, count = 1, id = `o${(n += 1)}`) =>
+        store.addEvent({ id, at: since + n, nationalId, kind, reasons, trusted, ip: prefix.replace('0/24', '9'), prefix, browserId: null, place: null, challengeId: null, count });
       for (let i = 0; i < 3; i += 1) await line('810000000090', 'silent', ['backoff'], '198.51.100.0/24');
       await line('810000000090', 'push', [], '198.51.100.0/24');
       await line('810000000091', 'silent', ['backoff'], '198.51.100.0/24');
-      await line('810000000091', 'refused', ['ip_rate'], '198.51.100.0/24');
+      // Five refusals on one line.
+      await line('810000000091', 'refused', ['ip_rate'], '198.51.100.0/24', false, 2, 'refusals');
+      await line('810000000091', 'refused', ['ip_rate'], '198.51.100.0/24', false, 3, 'refusals');
       await line('810000000091', 'not_me', [], '198.51.100.0/24');
       await line('810000000092', 'push', [], '192.0.2.0/24', true);
       await line(null, 'silent', [], '203.0.113.0/24');
-      await store.addEvent({ id: 'old', at: since - 1, nationalId: '810000000099', kind: 'push', reasons: [], trusted: false, ip: '192.0.2.1', prefix: '192.0.2.0/24', browserId: null, place: null, challengeId: null });
+      await store.addEvent({ id: 'old', at: since - 1, nationalId: '810000000099', kind: 'push', reasons: [], trusted: false, ip: '192.0.2.1', prefix: '192.0.2.0/24', browserId: null, place: null, challengeId: null, count: 1 });
 
       const overview = await store.overview(since, 2);
       const decisions = overview.decisions.map((d) => `${d.kind} ${d.reasons.join(',')} ${d.count}`).sort();
-      assert.deepEqual(decisions, ['not_me  1', 'push  2', 'refused ip_rate 1', 'silent  1', 'silent backoff 4']);
-      assert.deepEqual(overview.professionals, [{ nationalId: '810000000090', requests: 4, pushed: 1 }, { nationalId: '810000000091', requests: 2, pushed: 0 }], 'the top 2 by requests (a report is not one), the line before `since` left out');
-      assert.deepEqual(overview.prefixes, [{ prefix: '198.51.100.0/24', requests: 6, professionals: 2 }, { prefix: '203.0.113.0/24', requests: 1, professionals: 0 }], 'untrusted browsers only');
+      assert.deepEqual(decisions, ['not_me  1', 'push  2', 'refused ip_rate 5', 'silent  1', 'silent backoff 4']);
+      assert.deepEqual(overview.professionals, [{ nationalId: '810000000091', requests: 6, pushed: 0 }, { nationalId: '810000000090', requests: 4, pushed: 1 }], 'the top 2 by requests (a report is not one), the line before `since` left out');
+      assert.deepEqual(overview.prefixes, [{ prefix: '198.51.100.0/24', requests: 10, professionals: 2 }, { prefix: '203.0.113.0/24', requests: 1, professionals: 0 }], 'untrusted browsers only');
     });
 
     it('lists the professionals held right now (attack mode or back-off), the longest-held first', async () => {

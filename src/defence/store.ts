@@ -132,6 +132,11 @@ export interface DefenceEvent {
   browserId: string | null;
   place: string | null;
   challengeId: string | null;
+  /**
+   * How many requests the line stands for: 1, except for refusals, which share a line per
+   * professional, source prefix, reason and minute (same `id`: `addEvent` adds up).
+   */
+  count: number;
 }
 
 export interface DefenceStore {
@@ -168,6 +173,7 @@ export interface DefenceStore {
   getSettings(nationalId: string): Promise<NotificationSettings>;
   putSettings(nationalId: string, settings: Omit<NotificationSettings, 'updatedAt'>, now: number): Promise<void>;
 
+  /** Journals a line; a line with the same `id` already there takes its `count` in addition, and its `at`. */
   addEvent(event: DefenceEvent): Promise<void>;
   /** A professional's journal since `since`, newest first. */
   events(nationalId: string, since: number, limit: number): Promise<DefenceEvent[]>;
@@ -221,6 +227,7 @@ function toEvent(row: DefenceEventTable): DefenceEvent {
     browserId: row.browser_id,
     place: row.place,
     challengeId: row.challenge_id,
+    count: Number(row.count),
   };
 }
 
@@ -254,8 +261,10 @@ const signalsSince = prepared((db, oldest: number, notMeSince: number, wrongCode
     .where((eb) => eb.or([eb.and([eb('prefix', '=', prefix), eb('trusted', '=', 0)]), eb('browser_id', '=', browserId)])),
 );
 const settingsOf = prepared((db, nationalId: string) => db.selectFrom('notification_settings').selectAll().where('national_id', '=', nationalId));
-const insertEvent = prepared((db, id: string, at: number, nationalId: string | null, kind: string, reasons: string, trusted: number, ip: string, prefix: string, browserId: string | null, place: string | null, challengeId: string | null) =>
-  db.insertInto('defence_event').values({ id, at, national_id: nationalId, kind, reasons, trusted, ip, prefix, browser_id: browserId, place, challenge_id: challengeId }),
+const insertEvent = prepared((db, id: string, at: number, nationalId: string | null, kind: string, reasons: string, trusted: number, ip: string, prefix: string, browserId: string | null, place: string | null, challengeId: string | null, count: number) =>
+  db.insertInto('defence_event')
+    .values({ id, at, national_id: nationalId, kind, reasons, trusted, ip, prefix, browser_id: browserId, place, challenge_id: challengeId, count })
+    .onConflict((oc) => oc.column('id').doUpdateSet((eb) => ({ count: eb('defence_event.count', '+', eb.ref('excluded.count')), at: eb.ref('excluded.at') }))),
 );
 
 /** The SQL store (SQLite or PostgreSQL): every write is one atomic statement. */
@@ -436,7 +445,7 @@ export class SqlDefenceStore implements DefenceStore {
   }
 
   async addEvent(e: DefenceEvent): Promise<void> {
-    await insertEvent(this.#db, e.id, e.at, e.nationalId, e.kind, JSON.stringify(e.reasons), e.trusted ? 1 : 0, e.ip, e.prefix, e.browserId, e.place, e.challengeId);
+    await insertEvent(this.#db, e.id, e.at, e.nationalId, e.kind, JSON.stringify(e.reasons), e.trusted ? 1 : 0, e.ip, e.prefix, e.browserId, e.place, e.challengeId, e.count);
   }
 
   async events(nationalId: string, since: number, limit: number): Promise<DefenceEvent[]> {
@@ -455,10 +464,10 @@ export class SqlDefenceStore implements DefenceStore {
     const journal = this.#db.kysely.selectFrom('defence_event').where('at', '>=', since);
     const requests = journal.where('kind', 'in', REQUEST_KINDS);
     const [decisions, professionals, prefixes] = await Promise.all([
-      journal.select((eb) => ['kind', 'reasons', eb.fn.countAll().as('n')]).groupBy(['kind', 'reasons']).execute(),
+      journal.select((eb) => ['kind', 'reasons', eb.fn.sum('count').as('n')]).groupBy(['kind', 'reasons']).execute(),
       requests
         .where('national_id', 'is not', null)
-        .select((eb) => ['national_id', eb.fn.countAll().as('n'), eb.fn.sum(eb.case().when('kind', '=', 'push').then(1).else(0).end()).as('pushed')])
+        .select((eb) => ['national_id', eb.fn.sum('count').as('n'), eb.fn.sum(eb.case().when('kind', '=', 'push').then(eb.ref('count')).else(0).end()).as('pushed')])
         .groupBy('national_id')
         .orderBy('n', 'desc')
         .orderBy('national_id')
@@ -466,14 +475,14 @@ export class SqlDefenceStore implements DefenceStore {
         .execute(),
       requests
         .where('trusted', '=', 0)
-        .select((eb) => ['prefix', eb.fn.countAll().as('n'), eb.fn.count('national_id').distinct().as('professionals')])
+        .select((eb) => ['prefix', eb.fn.sum('count').as('n'), eb.fn.count('national_id').distinct().as('professionals')])
         .groupBy('prefix')
         .orderBy('n', 'desc')
         .orderBy('prefix')
         .limit(top)
         .execute(),
     ]);
-    // PostgreSQL counts in bigint, which its driver hands over as text.
+    // PostgreSQL counts and sums in bigint, which its driver hands over as text.
     return {
       decisions: decisions.map((r) => ({ kind: r.kind as EventKind, reasons: JSON.parse(r.reasons) as string[], count: Number(r.n) })),
       professionals: professionals.map((r) => ({ nationalId: r.national_id!, requests: Number(r.n), pushed: Number(r.pushed) })),

@@ -13,6 +13,7 @@ import * as cluster from './migrations/005-cluster.ts';
 import * as partialIndexes from './migrations/006-partial-indexes.ts';
 import * as trustReset from './migrations/007-trust-reset.ts';
 import * as signalTrusted from './migrations/008-signal-trusted.ts';
+import * as journalCount from './migrations/009-journal-count.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -83,6 +84,7 @@ const migrations: Record<string, Migration> = {
   '006-partial-indexes': partialIndexes,
   '007-trust-reset': trustReset,
   '008-signal-trusted': signalTrusted,
+  '009-journal-count': journalCount,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -326,6 +326,8 @@ export interface DefenceEventTable {
   browser_id: string | null;
   place: string | null;
   challenge_id: string | null;
+  /** How many requests the line stands for (refusals share one per source, reason and minute). */
+  count: number;
 }
 
 export type { Generated };
