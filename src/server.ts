@@ -140,6 +140,9 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
       logger.error({ err, challengeId: event.challenge.id }, 'defence: learning from a settled challenge failed');
     }
   });
+  // A request a trusted browser has pending must not stay approvable by a blind pick once the
+  // professional revoked that trust.
+  defence.onTrustedBrowsersForgotten((nationalId, actor) => challenges.cancelPendingTrusted(nationalId, actor));
   const trust = new TrustedBrowsers({ key: keys.trustedBrowser, ttlDays: config.trustedBrowserDays, secure: config.issuer.startsWith('https://') });
   const authenticator = composeAuthenticatorApp({ config, keys, db, clock, logger, audit, bus, directory, challenges, devices, deviceStore, codeActivations: shortLived.codeActivations });
   const login = new LoginService({ challenges, directory, devices: deviceStore, defence, interactions: providerInteractions(provider) });
@@ -151,7 +154,7 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
       logger.error({ err, challengeId: approved.id }, 'login: handing an approval to its interaction failed');
     }
   });
-  trustBrowsersOnLogin(provider, trust, clock);
+  trustBrowsersOnLogin(provider, trust);
   // Before buildHttp: the wallet installs middleware on the provider, which Koa composes once.
   const wallet = createWallet(
     { db, models, provider, clients, directory, devices, notifications: defence, trustedBrowsers: defence, notifier: notifierOver(authenticator), audit, clock, logger, metrics },

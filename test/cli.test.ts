@@ -13,12 +13,13 @@ const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 
 describe('vigie operator command', () => {
   let dataDir: string;
-  const vigie = (...args: string[]) =>
+  const vigieWith = (env: Record<string, string>, ...args: string[]) =>
     new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, VIGIE_DATA_DIR: dataDir, VIGIE_SECRET: 'k'.repeat(40), LOG_LEVEL: 'silent' } }, (error, stdout, stderr) => {
+      execFile(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH, VIGIE_DATA_DIR: dataDir, VIGIE_SECRET: 'k'.repeat(40), LOG_LEVEL: 'silent', ...env } }, (error, stdout, stderr) => {
         resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
       });
     });
+  const vigie = (...args: string[]) => vigieWith({}, ...args);
 
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'vigie-cli-'));
@@ -92,6 +93,10 @@ describe('vigie operator command', () => {
     assert.match(unknown.stderr, /No professional 899999999999/);
     assert.equal((db.prepare("select count(*) as n from defence_state where national_id = '899999999999'").get() as { n: number }).n, 0, 'nothing stored for an unknown identifier');
     db.close();
+    // With the defences in the server's memory, this process cannot reach them: it says so rather than pretend.
+    const unreachable = await vigieWith({ VIGIE_DEFENCE_STORE: 'memory' }, 'defence', 'forget-browsers', '810000000017');
+    assert.equal(unreachable.code, 1);
+    assert.match(unreachable.stderr, /VIGIE_DEFENCE_STORE=memory/);
   });
 
   it('verifies the audit chain and names the first tampered entry', async () => {

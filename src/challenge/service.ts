@@ -190,12 +190,21 @@ export class ChallengeService {
   }
 
   /** Cancels the pending challenges one browser has open for one professional (at most one pending per browser). */
-  async cancelPendingFrom(nationalId: string, browserId: string, actor: string): Promise<number> {
+  cancelPendingFrom(nationalId: string, browserId: string, actor: string): Promise<number> {
+    return this.#cancelPending(nationalId, (c) => c.context.browserId === browserId, actor, 'superseded');
+  }
+
+  /** Cancels a professional's pending challenges asked by browsers trusted then: the professional has just revoked that trust. */
+  cancelPendingTrusted(nationalId: string, actor: string): Promise<number> {
+    return this.#cancelPending(nationalId, (c) => c.context.trusted === true, actor, 'cancelled');
+  }
+
+  async #cancelPending(nationalId: string, which: (c: Challenge) => boolean, actor: string, reason: string): Promise<number> {
     let cancelled = 0;
     for (const c of await this.listPending(nationalId)) {
-      if (c.context.browserId !== browserId) continue;
+      if (!which(c)) continue;
       try {
-        await this.#settle(c, 'cancelled', { actor, reason: 'superseded' });
+        await this.#settle(c, 'cancelled', { actor, reason });
         cancelled += 1;
       } catch {
         // Settled meanwhile by someone else: nothing left to cancel.

@@ -32,7 +32,8 @@ Operator (uses the configured storage: VIGIE_DATA_DIR or DATABASE_URL):
   vigie defence status [--minutes M]               during an attack: decisions, most requested professionals, busiest
                                                    sources, who is held, blocks (default: the last 60 minutes)
   vigie defence forget-browsers NATIONAL_ID        revoke every trusted browser of a professional (a stolen or
-                                                   shared workstation): their next logins get typed codes and holds
+                                                   shared workstation): their next logins get typed codes and holds;
+                                                   sessions still open are ended from the wallet
   vigie blocks list [--all]                        push-bombing blocks in force (--all: lifted and ended ones too)
   vigie blocks lift ID                             lift a block
   vigie blocks add --ip ADDRESS [--hours H]        block the address's /24 (/56) for every professional (default 24 h)
@@ -69,6 +70,12 @@ async function withVigie<T>(body: (vigie: Vigie) => Promise<T>): Promise<T> {
   } finally {
     await vigie.close();
   }
+}
+
+/** The running servers' defences, when this process can reach them: not in a server's own memory. */
+function sharedDefences(v: Vigie): Vigie['defence'] {
+  if (v.config.defenceStore === 'memory') throw new Error('VIGIE_DEFENCE_STORE=memory: the defences live in the running server\'s memory, out of this command\'s reach');
+  return v.defence;
 }
 
 function print(value: unknown): void {
@@ -231,7 +238,7 @@ export async function run(argv: string[]): Promise<number> {
         const nationalId = rest[0];
         if (!nationalId) throw new Error('NATIONAL_ID is required');
         if (!(await v.directory.get(nationalId))) throw new Error(`No professional ${nationalId} in the directory.`);
-        await v.defence.forgetTrustedBrowsers(nationalId, 'operator');
+        await sharedDefences(v).forgetTrustedBrowsers(nationalId, 'operator');
         print(`Every browser trusted so far by ${nationalId} is now treated as unknown.`);
         return 0;
       });
@@ -250,7 +257,7 @@ export async function run(argv: string[]): Promise<number> {
       return withVigie(async (v) => {
         const id = rest[0];
         if (!id) throw new Error('ID is required (see `vigie blocks list`)');
-        const block = await v.defence.liftBlock(id, 'operator');
+        const block = await sharedDefences(v).liftBlock(id, 'operator');
         print(`Lifted ${block.scope} block ${block.id} (${block.prefix ?? block.browserId ?? ''}).`);
         return 0;
       });
@@ -258,7 +265,7 @@ export async function run(argv: string[]): Promise<number> {
       return withVigie(async (v) => {
         const hours = Number(flag(flags, 'hours') ?? 24);
         if (!Number.isFinite(hours) || hours <= 0) throw new Error('--hours must be a positive number');
-        const block = await v.defence.blockPrefix(required(flags, 'ip'), hours, 'operator');
+        const block = await sharedDefences(v).blockPrefix(required(flags, 'ip'), hours, 'operator');
         print(`Blocked ${block.prefix} for everyone until ${new Date(block.expiresAt).toISOString()} (id ${block.id}).`);
         return 0;
       });

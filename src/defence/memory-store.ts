@@ -19,7 +19,8 @@ export class MemoryDefenceStore implements DefenceStore {
   readonly #signals: FraudSignal[] = [];
   readonly #places = new Map<string, Map<string, number>>();
   readonly #settings = new Map<string, NotificationSettings>();
-  readonly #events: DefenceEvent[] = [];
+  /** By id: a refusal line adds up (addEvent). */
+  readonly #events = new Map<string, DefenceEvent>();
 
   async hit(key: string, windowMs: number, now: number): Promise<RateWindow> {
     const windowStart = windowStartOf(now, windowMs);
@@ -129,17 +130,17 @@ export class MemoryDefenceStore implements DefenceStore {
   }
 
   async addEvent(event: DefenceEvent): Promise<void> {
-    const line = this.#events.find((e) => e.id === event.id);
+    const line = this.#events.get(event.id);
     if (line) Object.assign(line, { count: line.count + event.count, at: event.at });
-    else this.#events.push({ ...event, reasons: [...event.reasons] });
+    else this.#events.set(event.id, { ...event, reasons: [...event.reasons] });
   }
 
   async events(nationalId: string, since: number, limit: number): Promise<DefenceEvent[]> {
-    return this.#events.filter((e) => e.nationalId === nationalId && e.at >= since).sort((a, b) => b.at - a.at).slice(0, limit).map((e) => ({ ...e, reasons: [...e.reasons] }));
+    return [...this.#events.values()].filter((e) => e.nationalId === nationalId && e.at >= since).sort((a, b) => b.at - a.at).slice(0, limit).map((e) => ({ ...e, reasons: [...e.reasons] }));
   }
 
   async overview(since: number, top: number): Promise<JournalOverview> {
-    const recent = this.#events.filter((e) => e.at >= since);
+    const recent = [...this.#events.values()].filter((e) => e.at >= since);
     const decisions = new Map<string, { kind: EventKind; reasons: string[]; count: number }>();
     const professionals = new Map<string, { nationalId: string; requests: number; pushed: number }>();
     const prefixes = new Map<string, { prefix: string; requests: number; asked: Set<string> }>();
@@ -199,7 +200,7 @@ export class MemoryDefenceStore implements DefenceStore {
       list.splice(0, list.length, ...kept);
     };
     keep(this.#signals);
-    keep(this.#events);
+    sweep(this.#events, (e) => e.at < before);
     return removed;
   }
 }

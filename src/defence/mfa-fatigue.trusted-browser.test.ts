@@ -105,11 +105,15 @@ for (const backend of backends) describe(`MFA fatigue: an attacker cannot lock t
 
   it('once the professional revokes their trusted browsers, the office browser is unknown again until it completes a login', async () => {
     t.clock.advance(60_000);
+    const pending = await attemptLogin(t.rp, t.redirectUri, office, DEMO_PRO.nationalId);
+    assert.ok(pending.ok);
+    assert.equal(pending.mode, 'pick');
     assert.equal(await t.vigie.defence.trustedBrowsersForgottenAt(DEMO_PRO.nationalId), null);
     await t.vigie.defence.forgetTrustedBrowsers(DEMO_PRO.nationalId, `wallet:${DEMO_PRO.nationalId}`);
     assert.equal(await t.vigie.defence.trustedBrowsersForgottenAt(DEMO_PRO.nationalId), t.clock.now());
     const audit = await t.vigie.audit.list({ subject: DEMO_PRO.nationalId });
     assert.ok(audit.some((e) => e.event === 'defence.trusted_browsers_forgotten' && e.actor === `wallet:${DEMO_PRO.nationalId}`));
+    assert.equal((await t.vigie.challenges.get(pending.challengeId))?.state, 'cancelled', 'its pending request, asked as trusted, no longer answerable by a pick');
 
     t.clock.advance(1000);
     const revoked = await attemptLogin(t.rp, t.redirectUri, office, DEMO_PRO.nationalId);
@@ -126,5 +130,21 @@ for (const backend of backends) describe(`MFA fatigue: an attacker cannot lock t
     assert.ok(trustedAgain.ok);
     assert.equal(trustedAgain.mode, 'pick', 'the completed login trusted it again');
     assert.equal((await t.vigie.challenges.get(trustedAgain.challengeId))?.context.trusted, true);
+  });
+
+  it('a login asked before a revocation and finished after it gives no trust back', async () => {
+    t.clock.advance(60_000);
+    const inFlight = await attemptLogin(t.rp, t.redirectUri, office, DEMO_PRO.nationalId);
+    assert.ok(inFlight.ok);
+    assert.equal(inFlight.mode, 'pick');
+    assert.equal((await device.approve(inFlight.challengeId, inFlight.displayCode, '2468')).status, 200);
+    t.clock.advance(1000);
+    await t.vigie.defence.forgetTrustedBrowsers(DEMO_PRO.nationalId, 'operator');
+    t.clock.advance(1000);
+    assert.equal(await finishLogin(inFlight, t.redirectUri), true, 'the approved login still finishes');
+    t.clock.advance(60_000);
+    const next = await attemptLogin(t.rp, t.redirectUri, office, DEMO_PRO.nationalId);
+    assert.ok(next.ok);
+    assert.equal(next.mode, 'typed', 'its trust cookie dates from the request, before the revocation');
   });
 });

@@ -102,6 +102,7 @@ export class DefenceService {
   readonly #policy: DefencePolicy;
   readonly #clock: Clock;
   readonly #audit: AuditLog;
+  readonly #trustObservers: Array<(nationalId: string, actor: string) => Promise<unknown>> = [];
   readonly #geo: GeoLocator;
   readonly #decisions: Counter;
   readonly #signals: Counter;
@@ -239,8 +240,15 @@ export class DefenceService {
    */
   async forgetTrustedBrowsers(nationalId: string, actor: string): Promise<void> {
     const now = this.#clock.now();
-    await this.#updateState(nationalId, now, (s) => ({ ...s, trustResetAt: now }));
+    // Never backwards, whichever node's clock revoked last.
+    await this.#updateState(nationalId, now, (s) => ({ ...s, trustResetAt: Math.max(s.trustResetAt, now) }));
     await this.#audit.append({ actor, event: 'defence.trusted_browsers_forgotten', subject: nationalId, details: {} });
+    for (const observer of this.#trustObservers) await observer(nationalId, actor);
+  }
+
+  /** Registers what else a revocation of trusted browsers ends (their pending requests: server.ts). */
+  onTrustedBrowsersForgotten(observer: (nationalId: string, actor: string) => Promise<unknown>): void {
+    this.#trustObservers.push(observer);
   }
 
   /** When the professional last revoked their trusted browsers; null if never. */

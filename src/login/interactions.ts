@@ -1,5 +1,4 @@
 import type { default as Provider, Interaction } from 'oidc-provider';
-import type { Clock } from '../lib/clock.ts';
 import type { Challenge } from '../challenge/challenge.ts';
 import type { LoginContext } from '../wallet/store.ts';
 import { ACR_EIDAS1, AMR_ECPS } from '../oidc/provider.ts';
@@ -71,14 +70,17 @@ export function providerInteractions(provider: Provider): LoginInteractions {
 
 /**
  * A browser that finishes a login it asked for is trusted for that professional from then on
- * (defence/trusted-browser.ts): the cookie is set on the response that finishes it.
+ * (defence/trusted-browser.ts): the cookie is set on the response that finishes it. It is dated
+ * from the request, not from the finish: a request made before the professional revoked their
+ * trusted browsers gives no trust when it finishes after.
  */
-export function trustBrowsersOnLogin(provider: Provider, trust: TrustedBrowsers, clock: Clock): void {
+export function trustBrowsersOnLogin(provider: Provider, trust: TrustedBrowsers): void {
   afterAuthorization(provider, async (ctx) => {
     const result = ctx.oidc.result as Partial<LoginResult> | undefined;
     const accountId = ctx.oidc.session?.accountId;
     if (!result?.login || !result.browserId || accountId !== result.login.accountId) return;
     if (parseCookies(ctx.get('cookie')).get(BROWSER_COOKIE) !== result.browserId) return;
-    ctx.append('set-cookie', trust.issue(accountId, result.browserId, clock.now()));
+    if (!result.challenge) return;
+    ctx.append('set-cookie', trust.issue(accountId, result.browserId, result.challenge.createdAt));
   });
 }

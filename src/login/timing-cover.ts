@@ -17,8 +17,8 @@ const COLD_START_FACTOR = { min: 2, max: 3 };
  * can approve does not, and would answer measurably faster. So the durations of the first kind
  * are kept (the last 64), and an answer of the second kind is held until a duration drawn from
  * them: both then take the same time, as seen from outside. Until 16 full answers were timed (a
- * node that just started, or that no one with the app used yet: hours, at night), an answer of
- * the second kind is held to 2 to 3 times its own duration instead of not at all.
+ * node that just started: hours, at night), an answer of the second kind is held to 2 to 3 times
+ * its own duration instead of not at all.
  *
  * Real elapsed time (not the injected clock): this is about what a stopwatch sees.
  */

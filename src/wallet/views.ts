@@ -292,7 +292,8 @@ export function devicesPage(input: { who: Who; devices: Device[]; settings: Noti
     input.browsersForgottenAt !== undefined
       ? html`<h2 id="trusted-browsers">Navigateurs de confiance</h2>
       <p>Un navigateur qui a terminé une connexion validée devient « de confiance » pour votre compte : il reçoit la validation par choix du code et reste servi normalement si quelqu’un tente de vous inonder de demandes depuis ailleurs.
-        Si vous avez utilisé un poste partagé ou perdu un ordinateur, retirez cette confiance à tous vos navigateurs d’un coup : chacun la retrouvera en terminant une nouvelle connexion validée.</p>
+        Si vous avez utilisé un poste partagé ou perdu un ordinateur, retirez cette confiance à tous vos navigateurs d’un coup : chacun la retrouvera en terminant une nouvelle connexion validée.
+        Pour fermer aussi les sessions encore ouvertes, utilisez « Me déconnecter partout » sur la page <a href="/wallet">Connexions</a>.</p>
       ${input.browsersForgottenAt ? html`<p>Dernier retrait de confiance : ${formatDateTime(input.browsersForgottenAt)}.</p>` : ''}
       <form method="post" action="/wallet/trusted-browsers/forget" data-confirm="Retirer la confiance à tous vos navigateurs, y compris celui-ci ?">
         ${csrfField(input.who.csrf)}<button type="submit" class="danger">Ne plus faire confiance à aucun navigateur</button>
