@@ -75,10 +75,10 @@ export class MemoryDefenceStore implements DefenceStore {
     this.#blocks.set(block.id, { ...block });
   }
 
-  async matchingBlocks(query: { nationalId: string | null; prefix: string; browserId: string | null }, now: number): Promise<Block[]> {
+  async matchingBlocks(query: { nationalId: string | null; prefix: string; site: string | null; browserId: string | null }, now: number): Promise<Block[]> {
     return [...this.#blocks.values()].filter((b) => {
       if (b.liftedAt !== null || b.expiresAt <= now) return false;
-      if (b.scope === 'global') return b.prefix === query.prefix;
+      if (b.scope === 'global') return b.prefix === query.prefix || (query.site !== null && b.prefix === query.site);
       return query.nationalId !== null && b.nationalId === query.nationalId && (b.prefix === query.prefix || (query.browserId !== null && b.browserId === query.browserId));
     }).map((b) => ({ ...b }));
   }
@@ -107,8 +107,9 @@ export class MemoryDefenceStore implements DefenceStore {
     return this.#signals.filter((s) => s.at >= query.since[s.kind] && ((s.prefix === query.prefix && !s.trusted) || (query.browserId !== null && s.browserId === query.browserId))).length;
   }
 
-  async distinctReporters(prefix: string, since: number): Promise<number> {
-    return new Set(this.#signals.filter((s) => s.prefix === prefix && !s.trusted && s.kind === 'not_me' && s.at >= since).map((s) => s.nationalId)).size;
+  async distinctReporters(source: { prefix: string } | { site: string }, since: number): Promise<number> {
+    const from = (s: FraudSignal) => ('site' in source ? s.site === source.site : s.prefix === source.prefix);
+    return new Set(this.#signals.filter((s) => from(s) && !s.trusted && s.kind === 'not_me' && s.at >= since).map((s) => s.nationalId)).size;
   }
 
   async rememberPlace(nationalId: string, place: string, now: number): Promise<void> {

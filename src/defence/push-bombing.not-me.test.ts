@@ -37,7 +37,7 @@ for (const backend of backends) describe(`push bombing: "not me" blocks the sour
   };
 
   before(async () => {
-    t = await startTestVigie({ postgres: backend.postgres, env: { VIGIE_TRUST_PROXY: 'true', VIGIE_GLOBAL_BLOCK_HOURS: '48' } });
+    t = await startTestVigie({ postgres: backend.postgres, env: { VIGIE_TRUST_PROXY: 'true', VIGIE_GLOBAL_BLOCK_HOURS: '48', VIGIE_ACTIVATION_ATTEMPTS_PER_IP_PER_HOUR: '100' } });
     deliveries = watchDeliveries(t.vigie.bus);
     const rows = await t.vigie.db.kysely.selectFrom('professional').select('national_id').where('national_id', '!=', DEMO_PRO.nationalId).orderBy('national_id').limit(2).execute();
     colleagues = rows.map((r) => r.national_id);
@@ -212,6 +212,25 @@ for (const backend of backends) describe(`push bombing: "not me" blocks the sour
     assert.ok(!colleagueOnTheNetwork.holds.includes('reported_source'), `the office network is not suspect (${colleagueOnTheNetwork.holds.join(', ')})`);
     const thatBrowser = await from(office);
     assert.ok(thatBrowser.holds.includes('reported_source'), 'the browser itself is, whoever it asks for');
+  });
+
+  it('IPv6: reports spread over the /56 prefixes of one /48 block the whole /48 past 4 × the threshold', async () => {
+    t.clock.advance(2 * DAY);
+    const rows = await t.vigie.db.kysely.selectFrom('professional').select('national_id').orderBy('national_id', 'desc').limit(12).execute();
+    const victims = rows.map((r) => r.national_id);
+    for (const id of victims) if (!devices.has(id)) devices.set(id, await t.activateDevice(id));
+    // One report per /56: no prefix ever reaches 3 reporters.
+    for (const [i, id] of victims.entries()) {
+      if (i === 11) assert.ok((await attemptLogin(t.rp, t.redirectUri, browserAt('2001:db8:9:f000::1'), '899999999999')).ok, 'not blocked at 11 reporters');
+      await notMe(id, `2001:db8:9:${i.toString(16)}00::${i + 1}`);
+    }
+    const refused = await attemptLogin(t.rp, t.redirectUri, browserAt('2001:db8:9:f000::2'), '899999999999');
+    assert.ok(!refused.ok && refused.status === 429, 'another /56 of the site is refused');
+    assert.match(refused.alert, /temporairement bloquées à la suite de signalements/);
+    assert.ok((await attemptLogin(t.rp, t.redirectUri, browserAt('2001:db8:a::1'), '899999999999')).ok, 'the next /48 is another site');
+    const block = (await t.vigie.defence.listBlocks()).find((b) => b.scope === 'global' && b.prefix === '2001:db8:9::/48');
+    assert.ok(block, 'one global block, on the /48');
+    assert.ok((await t.vigie.audit.list()).some((e) => e.event === 'defence.global_block' && e.details.prefix === '2001:db8:9::/48' && e.details.reporters === 12));
   });
 });
 

@@ -146,7 +146,7 @@ export class DefenceService {
     }
     const now = this.#clock.now();
     const [blocks, trusted] = await Promise.all([
-      this.#store.matchingBlocks({ nationalId: known ? attempt.nationalId : null, prefix: source.prefix, browserId: source.browserId }, now),
+      this.#store.matchingBlocks({ nationalId: known ? attempt.nationalId : null, prefix: source.prefix, site: sitePrefixOf(source.ip) ?? null, browserId: source.browserId }, now),
       this.#stillTrusted(attempt),
     ]);
 
@@ -347,7 +347,7 @@ export class DefenceService {
     const trusted = ctx.trusted === true;
     const source: Source = { ip: ctx.ip, prefix: ctx.prefix, browserId: ctx.browserId ?? '', geo: ctx.geo ?? null };
     const place = describePlace(source.geo);
-    await this.#store.addSignal({ id: randomId(), at: now, kind: fraud, nationalId, ip: source.ip, prefix: source.prefix, browserId: ctx.browserId ?? null, trusted });
+    await this.#store.addSignal({ id: randomId(), at: now, kind: fraud, nationalId, ip: source.ip, prefix: source.prefix, site: sitePrefixOf(source.ip) ?? null, browserId: ctx.browserId ?? null, trusted });
     await this.#store.addEvent(this.#event(nationalId, fraud, [], trusted, source, challenge.id));
     const block: Block = {
       id: randomId(12),
@@ -374,14 +374,24 @@ export class DefenceService {
     if (fraud === 'not_me' && !trusted) await this.#maybeBlockGlobally(source, place, now);
   }
 
+  /**
+   * Blocks the prefix for everyone past `VIGIE_GLOBAL_BLOCK_REPORTS` distinct reporters; on IPv6,
+   * the whole /48 past SITE_FACTOR times as many over its /56 prefixes (the factor of the rates:
+   * a site rotating its prefixes is caught, a provider's /48 of many customers is not blocked
+   * for a few of them).
+   */
   async #maybeBlockGlobally(source: Source, place: string | null, now: number): Promise<void> {
     const p = this.#policy;
-    const reporters = await this.#store.distinctReporters(source.prefix, now - p.notMeBlockDays * DAY);
-    if (reporters < p.globalBlockReports) return;
-    const active = await this.#store.matchingBlocks({ nationalId: null, prefix: source.prefix, browserId: null }, now);
-    if (active.some((b) => b.scope === 'global')) return;
+    const since = now - p.notMeBlockDays * DAY;
+    const site = sitePrefixOf(source.ip) ?? null;
+    const [ofPrefix, ofSite] = await Promise.all([this.#store.distinctReporters({ prefix: source.prefix }, since), site ? this.#store.distinctReporters({ site }, since) : 0]);
+    const target = ofPrefix >= p.globalBlockReports ? source.prefix : site && ofSite >= SITE_FACTOR * p.globalBlockReports ? site : null;
+    if (!target) return;
+    const reporters = target === site ? ofSite : ofPrefix;
+    const active = await this.#store.matchingBlocks({ nationalId: null, prefix: source.prefix, site, browserId: null }, now);
+    if (active.some((b) => b.scope === 'global' && (b.prefix === target || b.prefix === site))) return;
     const block: Block = {
-      id: randomId(12), scope: 'global', nationalId: null, prefix: source.prefix, browserId: null, reason: 'reports', place,
+      id: randomId(12), scope: 'global', nationalId: null, prefix: target, browserId: null, reason: 'reports', place,
       createdAt: now, expiresAt: now + p.globalBlockHours * HOUR, liftedAt: null, liftedBy: null,
     };
     await this.#store.addBlock(block);

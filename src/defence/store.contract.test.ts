@@ -85,13 +85,20 @@ function contract(name: string, open: () => DefenceStore, options: { nativeTtl?:
       const global = block({ scope: 'global', nationalId: null, prefix: '198.51.100.0/24', browserId: null, reason: 'reports' });
       const ended = block({ prefix: '192.0.2.0/24', expiresAt: T0 + 1 });
       for (const b of [byPrefix, byBrowser, global, ended]) await store.addBlock(b);
-      const ids = async (q: { nationalId: string | null; prefix: string; browserId: string | null }, at = T0 + 10) => (await store.matchingBlocks(q, at)).map((b) => b.id).sort();
+      const ids = async (q: { nationalId: string | null; prefix: string; site?: string; browserId: string | null }, at = T0 + 10) => (await store.matchingBlocks({ site: null, ...q }, at)).map((b) => b.id).sort();
       assert.deepEqual(await ids({ nationalId: '810000000017', prefix: '203.0.113.0/24', browserId: 'other' }), [byPrefix.id]);
       assert.deepEqual(await ids({ nationalId: '810000000017', prefix: '192.0.2.0/24', browserId: 'browser-z' }), [byBrowser.id], 'the ended one no longer counts');
       assert.deepEqual(await ids({ nationalId: '810000000025', prefix: '203.0.113.0/24', browserId: 'browser-z' }), [], 'professional blocks concern their professional only');
       assert.deepEqual(await ids({ nationalId: null, prefix: '198.51.100.0/24', browserId: null }), [global.id], 'global blocks concern everyone');
-      assert.equal((await store.listBlocks({ now: T0 + 10 })).length, 3);
-      assert.equal((await store.listBlocks({ now: T0 + 10, includeInactive: true })).length, 4);
+      // An IPv6 site (/48) blocked for everyone: every /56 prefix of it, and nothing else.
+      const site = block({ scope: 'global', nationalId: null, prefix: '2001:db8:7::/48', browserId: null, reason: 'reports' });
+      await store.addBlock(site);
+      assert.deepEqual(await ids({ nationalId: null, prefix: '2001:db8:7:500::/56', site: '2001:db8:7::/48', browserId: null }), [site.id]);
+      assert.deepEqual(await ids({ nationalId: null, prefix: '2001:db8:8::/56', site: '2001:db8:8::/48', browserId: null }), []);
+      assert.deepEqual(await ids({ nationalId: null, prefix: '198.51.100.0/24', browserId: null }), [global.id], 'IPv4 has no site');
+      assert.ok(await store.liftBlock(site.id, T0 + 15, 'operator'));
+      assert.equal((await store.listBlocks({ now: T0 + 20 })).length, 3);
+      assert.equal((await store.listBlocks({ now: T0 + 20, includeInactive: true })).length, 5);
       const lifted = await store.liftBlock(global.id, T0 + 20, 'operator');
       assert.equal(lifted?.liftedBy, 'operator');
       assert.equal(await store.liftBlock(global.id, T0 + 30, 'operator'), undefined, 'once');
@@ -101,12 +108,12 @@ function contract(name: string, open: () => DefenceStore, options: { nativeTtl?:
 
     it('counts signals against a source and distinct reporters of a prefix', async () => {
       const signal = (nationalId: string, kind: 'not_me' | 'wrong_code', at: number, browserId: string | null = null, trusted = false) =>
-        store.addSignal({ id: `s${Math.random()}`, at, kind, nationalId, ip: '203.0.113.9', prefix: '203.0.113.0/24', browserId, trusted });
+        store.addSignal({ id: `s${Math.random()}`, at, kind, nationalId, ip: '203.0.113.9', prefix: '203.0.113.0/24', site: null, browserId, trusted });
       await signal('810000000017', 'not_me', T0);
       await signal('810000000017', 'not_me', T0 + 1);
       await signal('810000000025', 'wrong_code', T0 + 2, 'browser-q');
       await signal('810000000033', 'not_me', T0 - 40 * 86_400_000);
-      assert.equal(await store.distinctReporters('203.0.113.0/24', T0 - 86_400_000), 1, 'wrong codes and old reports are not reports here');
+      assert.equal(await store.distinctReporters({ prefix: '203.0.113.0/24' }, T0 - 86_400_000), 1, 'wrong codes and old reports are not reports here');
       const day = { not_me: T0 - 86_400_000, wrong_code: T0 - 86_400_000 };
       assert.equal(await store.countSignals({ prefix: '203.0.113.0/24', browserId: null, since: day }), 3);
       assert.equal(await store.countSignals({ prefix: '192.0.2.0/24', browserId: 'browser-q', since: day }), 1, 'by browser id too');
@@ -119,7 +126,13 @@ function contract(name: string, open: () => DefenceStore, options: { nativeTtl?:
       await signal('810000000041', 'not_me', T0 + 3, 'browser-t', true);
       assert.equal(await store.countSignals({ prefix: '203.0.113.0/24', browserId: null, since: day }), 3, 'not by prefix');
       assert.equal(await store.countSignals({ prefix: '192.0.2.0/24', browserId: 'browser-t', since: day }), 1, 'by its browser id');
-      assert.equal(await store.distinctReporters('203.0.113.0/24', T0 - 86_400_000), 1, 'not a report against the network');
+      assert.equal(await store.distinctReporters({ prefix: '203.0.113.0/24' }, T0 - 86_400_000), 1, 'not a report against the network');
+      // IPv6: reporters of a /48 over all its /56 prefixes.
+      for (const [i, nationalId] of ['810000000058', '810000000066', '810000000074'].entries()) {
+        await store.addSignal({ id: `v6${i}`, at: T0, kind: 'not_me', nationalId, ip: `2001:db8:7:${i}00::1`, prefix: `2001:db8:7:${i}00::/56`, site: '2001:db8:7::/48', browserId: null, trusted: false });
+      }
+      assert.equal(await store.distinctReporters({ site: '2001:db8:7::/48' }, T0 - 1), 3);
+      assert.equal(await store.distinctReporters({ prefix: '2001:db8:7:100::/56' }, T0 - 1), 1);
     });
 
     it('remembers places and notification settings', async () => {

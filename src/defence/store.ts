@@ -87,6 +87,8 @@ export interface FraudSignal {
   nationalId: string;
   ip: string;
   prefix: string;
+  /** IPv6: the /48 of `prefix` (source.ts `sitePrefixOf`); null for IPv4. */
+  site: string | null;
   browserId: string | null;
   /**
    * The reported request came from a browser trusted for that professional: only its browser id
@@ -155,8 +157,8 @@ export interface DefenceStore {
   casState(next: ProfessionalState, now: number): Promise<boolean>;
 
   addBlock(block: Block): Promise<void>;
-  /** Active blocks concerning a request: global on its prefix, or for this professional on its prefix or browser id. */
-  matchingBlocks(query: { nationalId: string | null; prefix: string; browserId: string | null }, now: number): Promise<Block[]>;
+  /** Active blocks concerning a request: global on its prefix or its IPv6 site (/48), or for this professional on its prefix or browser id. */
+  matchingBlocks(query: { nationalId: string | null; prefix: string; site: string | null; browserId: string | null }, now: number): Promise<Block[]>;
   listBlocks(options: { now: number; includeInactive?: boolean; limit?: number }): Promise<Block[]>;
   /** Lifts an active block; returns it, or undefined when there is no such active block. */
   liftBlock(id: string, now: number, by: string): Promise<Block | undefined>;
@@ -164,8 +166,8 @@ export interface DefenceStore {
   addSignal(signal: FraudSignal): Promise<void>;
   /** Signals against this prefix (untrusted ones) or this browser id, by any professional, each kind counted since its own time. */
   countSignals(query: { prefix: string; browserId: string | null; since: Record<SignalKind, number> }): Promise<number>;
-  /** Distinct professionals who reported (`not_me`) this prefix since `since`, from untrusted browsers. */
-  distinctReporters(prefix: string, since: number): Promise<number>;
+  /** Distinct professionals who reported (`not_me`) requests from untrusted browsers of this prefix, or of this IPv6 site (/48), since `since`. */
+  distinctReporters(source: { prefix: string } | { site: string }, since: number): Promise<number>;
 
   rememberPlace(nationalId: string, place: string, now: number): Promise<void>;
   knownPlaces(nationalId: string): Promise<string[]>;
@@ -239,15 +241,15 @@ const updateState = prepared((db, strikes: number, backoffUntil: number, underAt
     .where('national_id', '=', nationalId)
     .where('version', '=', expectedVersion),
 );
-// One statement for every request: a NULL professional or browser id matches nothing (`= NULL`).
-const blocksMatching = prepared((db, now: number, prefix: string, nationalId: string | null, browserId: string | null) =>
+// One statement for every request: a NULL professional, site or browser id matches nothing (`= NULL`).
+const blocksMatching = prepared((db, now: number, prefix: string, site: string | null, nationalId: string | null, browserId: string | null) =>
   db.selectFrom('defence_block')
     .selectAll()
     .where('lifted_at', 'is', null)
     .where('expires_at', '>', now)
     .where((eb) =>
       eb.or([
-        eb.and([eb('scope', '=', 'global'), eb('prefix', '=', prefix)]),
+        eb.and([eb('scope', '=', 'global'), eb.or([eb('prefix', '=', prefix), eb('prefix', '=', site)])]),
         eb.and([eb('scope', '=', 'professional'), eb('national_id', '=', nationalId), eb.or([eb('prefix', '=', prefix), eb('browser_id', '=', browserId)])]),
       ]),
     ),
@@ -369,8 +371,8 @@ export class SqlDefenceStore implements DefenceStore {
       .execute();
   }
 
-  async matchingBlocks(query: { nationalId: string | null; prefix: string; browserId: string | null }, now: number): Promise<Block[]> {
-    return (await blocksMatching(this.#db, now, query.prefix, query.nationalId, query.browserId || null)).rows.map(toBlock);
+  async matchingBlocks(query: { nationalId: string | null; prefix: string; site: string | null; browserId: string | null }, now: number): Promise<Block[]> {
+    return (await blocksMatching(this.#db, now, query.prefix, query.site, query.nationalId, query.browserId || null)).rows.map(toBlock);
   }
 
   async listBlocks(options: { now: number; includeInactive?: boolean; limit?: number }): Promise<Block[]> {
@@ -395,7 +397,7 @@ export class SqlDefenceStore implements DefenceStore {
   async addSignal(s: FraudSignal): Promise<void> {
     await this.#db.kysely
       .insertInto('defence_signal')
-      .values({ id: s.id, at: s.at, kind: s.kind, national_id: s.nationalId, ip: s.ip, prefix: s.prefix, browser_id: s.browserId, trusted: s.trusted ? 1 : 0 })
+      .values({ id: s.id, at: s.at, kind: s.kind, national_id: s.nationalId, ip: s.ip, prefix: s.prefix, site: s.site, browser_id: s.browserId, trusted: s.trusted ? 1 : 0 })
       .execute();
   }
 
@@ -404,11 +406,11 @@ export class SqlDefenceStore implements DefenceStore {
     return Number((await signalsSince(this.#db, Math.min(notMe, wrongCode), notMe, wrongCode, query.prefix, query.browserId || null)).rows[0]?.n ?? 0);
   }
 
-  async distinctReporters(prefix: string, since: number): Promise<number> {
+  async distinctReporters(source: { prefix: string } | { site: string }, since: number): Promise<number> {
     const row = await this.#db.kysely
       .selectFrom('defence_signal')
       .select((eb) => eb.fn.count<number>('national_id').distinct().as('n'))
-      .where('prefix', '=', prefix)
+      .where((eb) => ('site' in source ? eb('site', '=', source.site) : eb('prefix', '=', source.prefix)))
       .where('trusted', '=', 0)
       .where('kind', '=', 'not_me')
       .where('at', '>=', since)

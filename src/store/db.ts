@@ -14,6 +14,7 @@ import * as partialIndexes from './migrations/006-partial-indexes.ts';
 import * as trustReset from './migrations/007-trust-reset.ts';
 import * as signalTrusted from './migrations/008-signal-trusted.ts';
 import * as journalCount from './migrations/009-journal-count.ts';
+import * as signalSite from './migrations/010-signal-site.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -85,6 +86,7 @@ const migrations: Record<string, Migration> = {
   '007-trust-reset': trustReset,
   '008-signal-trusted': signalTrusted,
   '009-journal-count': journalCount,
+  '010-signal-site': signalSite,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

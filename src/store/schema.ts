@@ -297,6 +297,8 @@ export interface DefenceSignalTable {
   browser_id: string | null;
   /** 1: the reported request came from a browser trusted for that professional (only its browser id is suspect). */
   trusted: number;
+  /** IPv6: its /48; null for IPv4. */
+  site: string | null;
 }
 
 export interface DefencePlaceTable {
