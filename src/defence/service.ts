@@ -145,8 +145,10 @@ export class DefenceService {
       return { kind: 'challenge', mode, delivery: attempt.hasDevice && known ? 'push' : 'none', trusted: await this.#stillTrusted(attempt), holds: [], risk: [] };
     }
     const now = this.#clock.now();
+    // IPv6: a /48 is one site's, and 256 /56 prefixes; rotating them must not escape its rate or its block.
+    const site = sitePrefixOf(source.ip) ?? null;
     const [blocks, trusted] = await Promise.all([
-      this.#store.matchingBlocks({ nationalId: known ? attempt.nationalId : null, prefix: source.prefix, site: sitePrefixOf(source.ip) ?? null, browserId: source.browserId }, now),
+      this.#store.matchingBlocks({ nationalId: known ? attempt.nationalId : null, prefix: source.prefix, site, browserId: source.browserId }, now),
       this.#stillTrusted(attempt),
     ]);
 
@@ -159,8 +161,6 @@ export class DefenceService {
       if (ipHits > p.perIpPerMinute) return this.#refuse('ip_rate', MINUTE, attempt, now);
       const prefixHits = slidingCount(await this.#store.hit(`prefix:${source.prefix}`, MINUTE, now), MINUTE, now);
       if (prefixHits > p.perPrefixPerMinute) return this.#refuse('prefix_rate', MINUTE, attempt, now);
-      // IPv6: a /48 is one site's, and 256 /56 prefixes; rotating them must not multiply the rate.
-      const site = sitePrefixOf(source.ip);
       if (site) {
         const siteHits = slidingCount(await this.#store.hit(`site:${site}`, MINUTE, now), MINUTE, now);
         if (siteHits > SITE_FACTOR * p.perPrefixPerMinute) return this.#refuse('prefix_rate', MINUTE, attempt, now);

@@ -78,9 +78,8 @@ export function trustBrowsersOnLogin(provider: Provider, trust: TrustedBrowsers)
   afterAuthorization(provider, async (ctx) => {
     const result = ctx.oidc.result as Partial<LoginResult> | undefined;
     const accountId = ctx.oidc.session?.accountId;
-    if (!result?.login || !result.browserId || accountId !== result.login.accountId) return;
+    if (!result?.login || !result.browserId || !result.challenge || accountId !== result.login.accountId) return;
     if (parseCookies(ctx.get('cookie')).get(BROWSER_COOKIE) !== result.browserId) return;
-    if (!result.challenge) return;
     ctx.append('set-cookie', trust.issue(accountId, result.browserId, result.challenge.createdAt));
   });
 }
