@@ -36,7 +36,9 @@ Operator (uses the configured storage: VIGIE_DATA_DIR or DATABASE_URL):
                                                    sessions still open are ended from the wallet
   vigie blocks list [--all]                        push-bombing blocks in force (--all: lifted and ended ones too)
   vigie blocks lift ID                             lift a block
-  vigie blocks add --ip ADDRESS [--hours H]        block the address's /24 (/56) for every professional (default 24 h)
+  vigie blocks add --ip ADDRESS [--hours H] [--site]
+                                                   block the address's /24 (/56; with --site its whole IPv6 /48)
+                                                   for every professional (default 24 h)
   vigie outbox [--channel email|sms] [--to ADDRESS] [--limit N]
                                                    emails and SMS kept in the database outbox (no SMTP_URL / VIGIE_SMS_URL)
 
@@ -119,7 +121,7 @@ export async function run(argv: string[]): Promise<number> {
       'auth-method': { type: 'string' }, 'jwks-uri': { type: 'string' }, subject: { type: 'string' },
       'national-id': { type: 'string' }, code: { type: 'string' }, pin: { type: 'string' }, issuer: { type: 'string' },
       key: { type: 'string' }, 'not-me': { type: 'boolean' },
-      all: { type: 'boolean' }, ip: { type: 'string' }, hours: { type: 'string' },
+      all: { type: 'boolean' }, ip: { type: 'string' }, hours: { type: 'string' }, site: { type: 'boolean' },
       channel: { type: 'string' }, to: { type: 'string' }, limit: { type: 'string' }, expect: { type: 'string' }, minutes: { type: 'string' },
     },
   });
@@ -265,7 +267,7 @@ export async function run(argv: string[]): Promise<number> {
       return withVigie(async (v) => {
         const hours = Number(flag(flags, 'hours') ?? 24);
         if (!Number.isFinite(hours) || hours <= 0) throw new Error('--hours must be a positive number');
-        const block = await sharedDefences(v).blockPrefix(required(flags, 'ip'), hours, 'operator');
+        const block = await sharedDefences(v).blockPrefix(required(flags, 'ip'), hours, 'operator', { site: Boolean(flags.site) });
         print(`Blocked ${block.prefix} for everyone until ${new Date(block.expiresAt).toISOString()} (id ${block.id}).`);
         return 0;
       });

@@ -232,6 +232,15 @@ for (const backend of backends) describe(`push bombing: "not me" blocks the sour
     assert.ok(block, 'one global block, on the /48');
     assert.ok((await t.vigie.audit.list()).some((e) => e.event === 'defence.global_block' && e.details.prefix === '2001:db8:9::/48' && e.details.reporters === 12));
   });
+
+  it('the operator blocks a whole IPv6 /48 by hand (`vigie blocks add --ip … --site`)', async () => {
+    // A year: still running on the test's clock, months ahead of the command's real one by now.
+    assert.match(await cli(t, ['blocks', 'add', '--ip', '2001:db8:b:100::1', '--site', '--hours', '8760']), /Blocked 2001:db8:b::\/48 for everyone/);
+    const refused = await attemptLogin(t.rp, t.redirectUri, browserAt('2001:db8:b:ff00::5'), '899999999999');
+    assert.ok(!refused.ok && refused.status === 429, 'any /56 of it');
+    assert.ok((await attemptLogin(t.rp, t.redirectUri, browserAt('2001:db8:c::1'), '899999999999')).ok);
+    await assert.rejects(t.vigie.defence.blockPrefix('203.0.113.9', 1, 'operator', { site: true }), /IPv6 notion/);
+  });
 });
 
 const pick = ({ state, reason, reportable }: { state?: string; reason?: string | null; reportable?: boolean }) => ({ state, reason, reportable });

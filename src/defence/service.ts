@@ -472,12 +472,15 @@ export class DefenceService {
   }
 
   /** Blocks a prefix globally by hand (operator). */
-  async blockPrefix(ip: string, hours: number, actor: string): Promise<Block> {
+  /** The operator's block of an address's prefix (/24, /56) for everyone; with `site`, of its whole IPv6 /48. */
+  async blockPrefix(ip: string, hours: number, actor: string, options: { site?: boolean } = {}): Promise<Block> {
     if (!isIP(canonicalIp(ip))) throw commonErrors.VALIDATION_FAILED({ message: `Not an IP address: ${ip}` });
     const now = this.#clock.now();
     const source = this.source(ip, '');
+    const prefix = options.site ? sitePrefixOf(source.ip) : source.prefix;
+    if (!prefix) throw commonErrors.VALIDATION_FAILED({ message: `A site (/48) is an IPv6 notion: ${ip} is an IPv4 address` });
     const block: Block = {
-      id: randomId(12), scope: 'global', nationalId: null, prefix: source.prefix, browserId: null, reason: 'operator', place: describePlace(source.geo),
+      id: randomId(12), scope: 'global', nationalId: null, prefix, browserId: null, reason: 'operator', place: describePlace(source.geo),
       createdAt: now, expiresAt: now + hours * HOUR, liftedAt: null, liftedBy: null,
     };
     await this.#store.addBlock(block);
