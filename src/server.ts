@@ -145,7 +145,7 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
   defence.onTrustedBrowsersForgotten((nationalId, actor) => challenges.cancelPendingTrusted(nationalId, actor));
   const trust = new TrustedBrowsers({ key: keys.trustedBrowser, ttlDays: config.trustedBrowserDays, secure: config.issuer.startsWith('https://') });
   const authenticator = composeAuthenticatorApp({ config, keys, db, clock, logger, audit, bus, directory, challenges, devices, deviceStore, codeActivations: shortLived.codeActivations });
-  const login = new LoginService({ challenges, directory, devices: deviceStore, defence, interactions: providerInteractions(provider) });
+  const login = new LoginService({ challenges, directory, devices: deviceStore, defence, interactions: providerInteractions(provider, clock) });
   challenges.onApproved(async (approved) => {
     try {
       await login.finish(approved);

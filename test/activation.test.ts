@@ -49,13 +49,14 @@ for (const backend of backends) {
       const verify = await sim.verifyCodes(started.body.flowId, codes.email, codes.sms);
       assert.equal(verify.status, 200);
       assert.equal(verify.body.state, 'verified');
-      const done = await sim.completeCodeActivation(started.body.flowId, nationalId, '4826');
+      // The name is the activating person's choice: an impostor would pick a reassuring one.
+      const done = await sim.completeCodeActivation(started.body.flowId, nationalId, '4826', 'Mise à jour du support, rien à faire');
       assert.equal(done.status, 201, JSON.stringify(done.body));
       assert.equal((await sim.call('GET', '/me')).status, 200, 'the new key signs device calls');
       assert.equal((await devicesOf(nationalId)).length, 1);
 
       const contacts = await t.vigie.directory.getContacts(nationalId);
-      const link = await noticeLink(t, contacts!.email!);
+      const link = await noticeLink(t, contacts!.email!, { notQuoting: 'Mise à jour du support' });
       const page = await fetch(link);
       assert.equal(page.status, 200);
       assert.match(await page.text(), /Révoquer cette e-CPS/);

@@ -119,7 +119,8 @@ for (const backend of backends) {
     });
 
     it('an approval that could not be handed to its interaction is finished by the continue form', async (test) => {
-      const login = await startBrowserLogin(t);
+      // max_age: the ID token then carries auth_time.
+      const login = await startBrowserLogin(t, DEMO_PRO.nationalId, { max_age: '600' });
       const challenge = await pendingChallenge(device);
       const find = test.mock.method(t.vigie.provider.Interaction, 'find', async () => {
         throw new Error('interaction store unavailable');
@@ -131,10 +132,15 @@ for (const backend of backends) {
       assert.deepEqual([status.state, status.resume], ['approved', false]);
       const reloaded = await (await request(login.jar, login.challengeUrl)).text();
       assert.match(reloaded, /Connexion validée/);
+      // The person comes back to the page 100 s after approving on the phone.
+      t.clock.advance(100_000);
       const callback = await continueLogin(t, login);
       assert.ok(callback.url.href.startsWith(t.redirectUri), `redirected to ${callback.url.href}`);
       const tokens = await client.authorizationCodeGrant(t.rp, callback.url, { pkceCodeVerifier: login.verifier, expectedState: login.state, expectedNonce: login.nonce });
       assert.equal(tokens.claims()?.sub, DEMO_PRO.nationalId);
+      // auth_time (and so max_age, and the wallet's step-up) counts from the approval, not from the return.
+      const age = Date.now() / 1000 - Number(tokens.claims()?.auth_time);
+      assert.ok(age >= 99 && age <= 103, `auth_time is ${age.toFixed(1)} s old`);
     });
 
     it('a late approval of a request the page has left does not change who logs in', async () => {

@@ -205,7 +205,7 @@ export class ActivationService {
 
   #sendNotice(to: string, device: Device, token: string, now: number, about: Record<string, string>): void {
     const revokeUrl = `${this.#options.issuer}/e-cps/revoquer?token=${encodeURIComponent(token)}`;
-    this.#background(device.nationalId, about, 'notice', () => this.#mailer.send({ to, ...deviceActivatedEmail({ deviceName: device.name, at: now, revokeUrl, revokeDays: REVOKE_LINK_DAYS }) }));
+    this.#background(device.nationalId, about, 'notice', () => this.#mailer.send({ to, ...deviceActivatedEmail({ at: now, revokeUrl, revokeDays: REVOKE_LINK_DAYS }) }));
   }
 
   /** The device a "ce n'était pas moi" link names, if the link is live. */

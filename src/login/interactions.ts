@@ -1,4 +1,5 @@
 import type { default as Provider, Interaction } from 'oidc-provider';
+import type { Clock } from '../lib/clock.ts';
 import type { Challenge } from '../challenge/challenge.ts';
 import type { LoginContext } from '../wallet/store.ts';
 import { ACR_EIDAS1, AMR_ECPS } from '../oidc/provider.ts';
@@ -7,7 +8,8 @@ import { BROWSER_COOKIE, parseCookies, type TrustedBrowsers } from '../defence/t
 
 /** What an approved challenge leaves in its oidc-provider interaction (kept server-side). */
 type LoginResult = {
-  login: { accountId: string; acr: string; amr: string[]; remember: boolean };
+  /** `ts`: when the phone approved, in seconds (oidc-provider's auth_time; it would take the browser's return instead). */
+  login: { accountId: string; acr: string; amr: string[]; remember: boolean; ts: number };
   /** The challenge whose approval this is: of several in one interaction, the newest wins. */
   challenge: { id: string; createdAt: number };
   /** Where the approved request came from: the wallet records it with the session (wallet/tracking.ts). */
@@ -38,7 +40,7 @@ async function waitingFor(provider: Provider, uid: string, challengeId: string):
   return (interaction?.result as Partial<LoginResult> | undefined)?.challenge?.id === challengeId ? interaction : undefined;
 }
 
-export function providerInteractions(provider: Provider): LoginInteractions {
+export function providerInteractions(provider: Provider, clock: Clock): LoginInteractions {
   return {
     async finish(challenge) {
       if (challenge.state !== 'approved' || !challenge.nationalId) return false;
@@ -50,7 +52,9 @@ export function providerInteractions(provider: Provider): LoginInteractions {
       if (existing?.error) return false;
       if (existing?.challenge && existing.challenge.id !== challenge.id && existing.challenge.createdAt >= challenge.createdAt) return false;
       const result: LoginResult = {
-        login: { accountId: challenge.nationalId, acr: ACR_EIDAS1, amr: AMR_ECPS, remember: true },
+        // The approval's age, measured on our clock, set back from the system clock oidc-provider
+        // reads for max_age and auth_time (they are one clock outside tests).
+        login: { accountId: challenge.nationalId, acr: ACR_EIDAS1, amr: AMR_ECPS, remember: true, ts: Math.floor((Date.now() - Math.max(0, clock.now() - (challenge.settledAt ?? clock.now()))) / 1000) },
         challenge: { id: challenge.id, createdAt: challenge.createdAt },
         loginContext: { challengeId: challenge.id, ip: challenge.context.ip, browser: challenge.context.browser ?? null, place: challenge.context.place ?? null },
         browserId: challenge.context.browserId ?? null,

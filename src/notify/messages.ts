@@ -34,13 +34,17 @@ export function activationCodeSms(input: { code: string; ttlMinutes: number }): 
   return `Vigie e-CPS : votre code d'activation est ${input.code} (valable ${input.ttlMinutes} min). Ne le communiquez à personne, y compris au support.`;
 }
 
-export function deviceActivatedEmail(input: { deviceName: string; at: number; revokeUrl: string; revokeDays: number }) {
+/**
+ * The device's name is left out: whoever activated it chose it, and an impostor would choose a
+ * reassuring one (« Mise à jour du support, rien à faire ») for the one message meant to alarm.
+ */
+export function deviceActivatedEmail(input: { at: number; revokeUrl: string; revokeDays: number }) {
   return {
     subject: 'Une nouvelle e-CPS a été activée',
     text: [
       'Bonjour,',
       '',
-      `Une e-CPS vient d’être activée sur votre compte le ${formatDate(input.at)}, sur l’appareil « ${input.deviceName} ».`,
+      `Une e-CPS vient d’être activée sur votre compte le ${formatDate(input.at)}.`,
       '',
       'C’est vous ? Vous n’avez rien à faire.',
       '',

@@ -20,7 +20,7 @@ describe('messages', () => {
     const codeMail = activationCodeEmail({ code: '654321', ttlMinutes: 10 });
     assert.match(codeMail.text, /654321/);
     assert.match(codeMail.text, /10 minutes/);
-    const notice = deviceActivatedEmail({ deviceName: 'e-CPS — Chrome sur Android', at: Date.UTC(2026, 10, 23, 11, 45), revokeUrl: 'https://vigie.example/e-cps/revoquer?token=abc', revokeDays: 30 });
+    const notice = deviceActivatedEmail({ at: Date.UTC(2026, 10, 23, 11, 45), revokeUrl: 'https://vigie.example/e-cps/revoquer?token=abc', revokeDays: 30 });
     assert.match(notice.text, /23 novembre 2026 à 12:45/, 'Paris time');
     assert.match(notice.text, /https:\/\/vigie\.example\/e-cps\/revoquer\?token=abc/);
     assert.match(notice.text, /Ce n’était pas moi/);

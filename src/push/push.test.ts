@@ -7,6 +7,12 @@ import { isAcceptablePushEndpoint } from './endpoint.ts';
 import { checkVapid } from '../../test/support/push-receiver.ts';
 import { WebPushGateway } from './webpush.ts';
 import { pushSubscriptionBody } from '../device/schemas.ts';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDatabase, migrate } from '../store/db.ts';
+import { SqlDeviceStore } from '../device/store.ts';
+import { streamDeviceState } from './routes.ts';
 
 describe('VAPID keys derived from the root secret', () => {
   it('are a valid P-256 pair, the same for the same seed on every node, different for another seed', () => {
@@ -80,5 +86,25 @@ describe('push subscriptions with keys nothing can be encrypted to', () => {
     const gateway = new WebPushGateway({ keys: deriveVapidKeys(randomBytes(32)), subject: 'mailto:ops@vigie.test' });
     const result = await gateway.send({ deviceId: 'd1', endpoint: 'https://push.example/s/1', p256dh: offCurve, auth: randomBytes(16).toString('base64url') }, { challengeId: 'c1', ttlSeconds: 60 });
     assert.deepEqual(result, { status: 'gone' });
+  });
+});
+
+describe('a device stream heartbeat (streamDeviceState)', () => {
+  it('keeps an active device, ends a revoked or vanished one, and fails closed when the database cannot answer', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vigie-stream-'));
+    const db = openDatabase({ dataDir: dir });
+    try {
+      await migrate(db);
+      const store = new SqlDeviceStore(db);
+      await db.kysely.insertInto('device').values({ id: 'd1', national_id: '810000000017', name: 'e-CPS', public_key: '{}', pin_hash: 'x', pin_failures: 0, state: 'active', created_at: 0, last_used_at: null, revoked_at: null }).execute();
+      assert.equal(await streamDeviceState(store, 'd1'), 'active');
+      assert.equal(await store.setState('d1', 'revoked', 1), true);
+      assert.equal(await streamDeviceState(store, 'd1'), 'revoked');
+      assert.equal(await streamDeviceState(store, 'gone'), 'revoked', 'a device no longer there');
+      await db.close();
+      assert.equal(await streamDeviceState(store, 'd1'), 'unknown', 'the database cannot answer: not kept open');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { parse } from '../http/errors.ts';
 import type { ChallengeService } from '../challenge/service.ts';
 import type { DeviceService } from '../device/service.ts';
-import type { Device, DeviceStore } from '../device/store.ts';
+import type { Device, DeviceState, DeviceStore } from '../device/store.ts';
 import { deviceErrors } from '../device/errors.ts';
 import { deviceProtocolContext, viewChallenge } from '../device/routes.ts';
 import { pushSubscriptionBody } from '../device/schemas.ts';
@@ -24,6 +24,19 @@ export interface PushRoutesDeps {
   heartbeatMs?: number;
   /** A stream is closed after this long; the app reconnects with a fresh signature. */
   maxStreamMs?: number;
+}
+
+/**
+ * What a stream's heartbeat finds of its device. Anything but `active` ends the stream: a device
+ * gone or one that cannot be checked (the database unreachable) hears nothing more, and the app,
+ * reconnecting, authenticates again.
+ */
+export async function streamDeviceState(store: Pick<DeviceStore, 'get'>, deviceId: string): Promise<DeviceState | 'unknown'> {
+  try {
+    return (await store.get(deviceId))?.state ?? 'revoked';
+  } catch {
+    return 'unknown';
+  }
 }
 
 /**
@@ -87,9 +100,9 @@ export async function pushRoutes(app: FastifyInstance, deps: PushRoutesDeps): Pr
       res.end();
     };
     const beat = setInterval(async () => {
-      const current = await deps.deviceStore.get(device.id).catch(() => undefined);
-      if (current && current.state !== 'active') {
-        send('revoked', { state: current.state });
+      const state = await streamDeviceState(deps.deviceStore, device.id);
+      if (state !== 'active') {
+        if (state !== 'unknown') send('revoked', { state });
         close();
         return;
       }

@@ -30,9 +30,10 @@ export async function readCodes(t: TestVigie, nationalId: string, options: { ema
 }
 
 /** The "ce n'était pas moi" link of the one new activation notice sent to `email` through the outbox. */
-export async function noticeLink(t: TestVigie, email: string): Promise<string> {
+export async function noticeLink(t: TestVigie, email: string, options: { notQuoting?: string } = {}): Promise<string> {
   const notices = await unread(t, 'email', email, (m) => m.subject === 'Une nouvelle e-CPS a été activée');
   assert.equal(notices.length, 1, 'one new activation notice');
+  if (options.notQuoting) assert.ok(!notices[0]!.body.includes(options.notQuoting), 'the notice does not quote what the activating person wrote');
   return /(http\S+\/e-cps\/revoquer\?token=\S+)/.exec(notices[0]!.body)![1]!;
 }
 
