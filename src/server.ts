@@ -144,7 +144,10 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
   // professional revoked that trust.
   defence.onTrustedBrowsersForgotten((nationalId, actor) => challenges.cancelPendingTrusted(nationalId, actor));
   const trust = new TrustedBrowsers({ key: keys.trustedBrowser, ttlDays: config.trustedBrowserDays, secure: config.issuer.startsWith('https://') });
-  const authenticator = composeAuthenticatorApp({ config, keys, db, clock, logger, audit, bus, directory, challenges, devices, deviceStore, codeActivations: shortLived.codeActivations });
+  const authenticator = composeAuthenticatorApp({
+    config, keys, db, clock, logger, audit, bus, directory, challenges, devices, deviceStore, codeActivations: shortLived.codeActivations,
+    activationSiteAllowed: (ip) => defence.siteWithinRate('activation-send', ip, config.activationSendsPerIpPerHour, 3600_000),
+  });
   const login = new LoginService({ challenges, directory, devices: deviceStore, defence, interactions: providerInteractions(provider, clock) });
   challenges.onApproved(async (approved) => {
     try {
@@ -170,7 +173,10 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
       (instance) => loginRoutes(instance, { provider, cookieKeys, login, bus, clock, csrfKey: keys.csrf, defence, trust }),
       (instance) => defenceRoutes(instance, { devices, defence, challenges, clock }),
       (instance) => metricsRoutes(instance, { metrics, token: config.metricsToken }),
-      (instance) => deviceRoutes(instance, { devices, challenges, issuer: config.issuer, clock, activationAttemptAllowed: (ip) => defence.withinRate(`activate:${activationSource(ip)}`, config.activationAttemptsPerIpPerHour, 3600_000), announceActivation: (device) => authenticator.activation.announce(device) }),
+      (instance) => deviceRoutes(instance, { devices, challenges, issuer: config.issuer, clock, activationAttemptAllowed: async (ip) => {
+        const [source, site] = await Promise.all([defence.withinRate(`activate:${activationSource(ip)}`, config.activationAttemptsPerIpPerHour, 3600_000), defence.siteWithinRate('activate', ip, config.activationAttemptsPerIpPerHour, 3600_000)]);
+        return source && site;
+      }, announceActivation: (device) => authenticator.activation.announce(device) }),
       ...authenticator.plugins,
       (instance) => wallet.routes(instance),
       healthRoutes(

@@ -411,3 +411,31 @@ describe('operator-code activation attempts are rate-limited per source', () => 
     assert.equal((await sim.activate({ nationalId: DEMO_PRO.nationalId, activationCode: fresh.code, pin: '2468' })).status, 201);
   });
 });
+
+describe('activation from IPv6: a /48 counts as one site, whichever of its /56 prefixes asks', () => {
+  let t: TestVigie;
+  before(async () => {
+    t = await startTestVigie({ env: { VIGIE_TRUST_PROXY: 'true', VIGIE_ACTIVATION_ATTEMPTS_PER_IP_PER_HOUR: '3', VIGIE_ACTIVATION_SENDS_PER_IP_PER_HOUR: '2' } });
+  });
+  after(async () => t.close());
+  const post = (path: string, ip: string, body: unknown) =>
+    fetch(`${t.issuer}/device/v1${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': ip }, body: JSON.stringify(body) });
+
+  it('operator-code attempts: 4 × the per-source limit over the /48, then 429; the next /48 is another source', async () => {
+    const statuses: number[] = [];
+    // Well-formed but unsigned: counted by the rate, then refused at the signature (401).
+    const attempt = { nationalId: DEMO_PRO.nationalId, activationCode: 'AAAA-AAAA-AAAA', publicKey: { kty: 'EC', crv: 'P-256', x: 'A'.repeat(43), y: 'A'.repeat(43) }, pin: '2468', name: 'e-CPS' };
+    // One attempt from each of 13 /56 prefixes of 2001:db8:4::/48.
+    for (let i = 0; i < 13; i += 1) statuses.push((await post('/activate', `2001:db8:4:${i.toString(16)}00::1`, attempt)).status);
+    assert.deepEqual(statuses, [...Array(12).fill(401), 429]);
+    assert.equal((await post('/activate', '2001:db8:5::1', attempt)).status, 401, 'the next /48 is another source');
+  });
+
+  it('email + SMS code sends: 4 × the per-source limit over the /48, then 429', async () => {
+    const statuses: number[] = [];
+    // Identifiers nobody holds (no message leaves), one per request: only the source limits apply.
+    for (let i = 0; i < 9; i += 1) statuses.push((await post('/activation', `2001:db8:6:${i.toString(16)}00::1`, { nationalId: `89999999990${i}` })).status);
+    assert.deepEqual(statuses, [202, 202, 202, 202, 202, 202, 202, 202, 429]);
+    assert.equal((await post('/activation', '2001:db8:7::1', { nationalId: '899999999910' })).status, 202, 'the next /48 is another source');
+  });
+});

@@ -5,7 +5,7 @@ import type { AuditLog } from '../audit/log.ts';
 import type { Challenge, ChallengeMode, Delivery } from '../challenge/challenge.ts';
 import type { SettledChallenge } from '../challenge/service.ts';
 import { describePlace, noGeo, type GeoLocator } from './geo.ts';
-import { canonicalIp, prefixOf, sitePrefixOf, type Source } from './source.ts';
+import { canonicalIp, prefixOf, SITE_FACTOR, sitePrefixOf, type Source } from './source.ts';
 import type { DefencePolicy } from './policy.ts';
 import { slidingCount, windowStartOf, type Block, type DefenceEvent, type DefenceStore, type JournalOverview, type NotificationSettings, type ProfessionalState } from './store.ts';
 import { defenceErrors } from './errors.ts';
@@ -13,8 +13,6 @@ import { isIP } from 'node:net';
 import { commonErrors } from '../lib/errors.ts';
 
 const MINUTE = 60_000;
-/** How many /56 prefixes' worth of requests an IPv6 /48 may send: a site with a few networks. */
-const SITE_FACTOR = 4;
 const reportKey = (challengeId: string) => `report:${challengeId}`;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
@@ -121,6 +119,16 @@ export class DefenceService {
 
   get policy(): DefencePolicy {
     return this.#policy;
+  }
+
+  /**
+   * An endpoint's rate over an IPv6 site (activation): its /48 may send SITE_FACTOR times what one
+   * source (a /56) may, however many of its 256 /56 prefixes it rotates through. Counts one request;
+   * always true for IPv4, whose /24 is not one holder's.
+   */
+  async siteWithinRate(purpose: string, ip: string, perSourceLimit: number, windowMs: number): Promise<boolean> {
+    const site = sitePrefixOf(ip);
+    return site ? this.withinRate(`${purpose}-site:${site}`, SITE_FACTOR * perSourceLimit, windowMs) : true;
   }
 
   /** Counts one request against `key`; false past `limit` within the sliding window (the rates of other endpoints). */

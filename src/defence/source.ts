@@ -39,6 +39,9 @@ export function prefixOf(rawIp: string): string {
   return `invalid:${ip.slice(0, 64)}`;
 }
 
+/** How many /56 prefixes' worth of requests, reports or attempts an IPv6 /48 may send: a site with a few networks. */
+export const SITE_FACTOR = 4;
+
 /**
  * The /48 an IPv6 address belongs to (what one site is usually given), written as CIDR; undefined
  * for IPv4, whose /24 already is one site. One holder of a /48 has 256 /56 "sources".

@@ -5,6 +5,7 @@ import { parse } from '../http/errors.ts';
 import { canonicalIp, prefixOf } from '../defence/source.ts';
 import { html, page } from '../http/html.ts';
 import { VigieError } from '../lib/errors.ts';
+import { deviceErrors } from './errors.ts';
 import type { ActivationService } from './activation.ts';
 import type { DeviceService } from './service.ts';
 import { deviceProtocolContext, viewDevice } from './routes.ts';
@@ -20,6 +21,8 @@ export interface ActivationRoutesDeps {
   activation: ActivationService;
   devices: DeviceService;
   clock: { now(): number };
+  /** False past what one IPv6 /48 may ask, over all its /56 sources (each has its own limit in `start`). */
+  siteAllowed: (ip: string) => Promise<boolean>;
 }
 
 /**
@@ -34,6 +37,7 @@ export async function activationRoutes(app: FastifyInstance, deps: ActivationRou
 
   app.post('/device/v1/activation', async (request, reply) => {
     const body = parse(activationStartBody, request.body);
+    if (!(await deps.siteAllowed(request.ip))) throw deviceErrors.ACTIVATION_RATE_LIMITED({ headers: { 'retry-after': '3600' } });
     const flow = await activation.start({ nationalId: body.nationalId, ip: activationSource(request.ip) });
     return reply.code(202).send({ flowId: flow.flowId, state: 'pending', expiresAt: flow.expiresAt });
   });

@@ -55,6 +55,8 @@ export function composeAuthenticatorApp(deps: {
   deviceStore: DeviceStore;
   /** Where email + SMS activation flows live: Redis with several nodes (store/short-lived.ts); SQL by default. */
   codeActivations?: CodeActivationStore;
+  /** The IPv6 /48 rate of activation requests (defence/service.ts `siteWithinRate`). */
+  activationSiteAllowed: (ip: string) => Promise<boolean>;
 }): AuthenticatorApp {
   const { config, clock, logger } = deps;
   const outbox = new SqlOutboxStore(deps.db);
@@ -74,7 +76,7 @@ export function composeAuthenticatorApp(deps: {
   hub.start();
 
   const plugins: Array<(app: FastifyInstance) => Promise<void>> = [
-    (app) => activationRoutes(app, { activation, devices: deps.devices, clock }),
+    (app) => activationRoutes(app, { activation, devices: deps.devices, clock, siteAllowed: deps.activationSiteAllowed }),
     (app) => revokeLinkRoutes(app, { activation }),
     (app) => pushRoutes(app, { devices: deps.devices, deviceStore: deps.deviceStore, challenges: deps.challenges, hub, push, vapidPublicKey: vapid.publicKey, production: config.production, clock }),
     (app) => webAppRoutes(app),
