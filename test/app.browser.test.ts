@@ -311,19 +311,23 @@ describe('the e-CPS web app (Chromium)', { skip: missing }, () => {
 describe('the device key survives a browser restart (Chromium profile on disk)', { skip: missing }, () => {
   let t: TestVigie;
   let profile: string;
+  // Closed in `after` too: a Chromium left running after a failure would keep this file's process,
+  // and the whole suite, waiting.
+  let context: Awaited<ReturnType<typeof launchPersistent>> | undefined;
   before(async () => {
     ensureAppBuilt();
     t = await startTestVigie();
     profile = await mkdtemp(join(tmpdir(), 'vigie-chromium-'));
   });
   after(async () => {
+    await context?.close().catch(() => {});
     await t?.close();
     await rm(profile, { recursive: true, force: true });
   });
 
   it('activate, quit Chromium, start it again: same device, still non-extractable, still signing', async () => {
     const nationalId = '810000860220';
-    let context = await launchPersistent(profile, PHONE);
+    context = await launchPersistent(profile, PHONE);
     let page = context.pages()[0] ?? (await context.newPage());
     await activateInApp(page, t, nationalId, PIN, () => readCodes(t, nationalId));
     const before = await storedKey(page);
