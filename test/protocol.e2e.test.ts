@@ -3,7 +3,8 @@
 // introspection, and the login page's live status stream (SSE).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPair, exportJWK } from 'jose';
+import { generateKeyPair, exportJWK, SignJWT } from 'jose';
+import { request as httpRequest } from 'node:http';
 import * as client from 'openid-client';
 import { startTestVigie, startBrowserLogin, continueLogin, resumeLogin, DEMO_PRO, type TestVigie } from './support/harness.ts';
 import type { DeviceSimulator } from '../src/device/simulator.ts';
@@ -152,6 +153,37 @@ describe('OIDC protocol features', () => {
     // A wrong secret is refused at the token endpoint.
     const wrong = await client.discovery(new URL(t.issuer), 'post-rp', undefined, client.ClientSecretPost('x'.repeat(40)), { execute: [client.allowInsecureRequests] });
     await assert.rejects(approvedLogin(t, device, wrong), (error: { error?: string }) => error.error === 'invalid_client');
+  });
+
+  it('private_key_jwt: an assertion must name this provider, whatever the Host header says, and be short-lived', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'aud-key', alg: 'ES256', use: 'sig' };
+    await t.vigie.clients.put({ client_id: 'aud-rp', client_name: 'Service JWT 2', redirect_uris: [t.redirectUri], token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jwk] } });
+    const now = Math.floor(Date.now() / 1000);
+    const assertion = (aud: string, lifetime = 60) =>
+      new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'aud-key' }).setIssuer('aud-rp').setSubject('aud-rp').setAudience(aud).setJti(randomBytes(12).toString('hex')).setIssuedAt(now).setExpirationTime(now + lifetime).sign(privateKey);
+    // Introspection authenticates the service; node:http, since fetch will not send another Host.
+    const introspect = async (jwt: string, host: string) => {
+      const body = new URLSearchParams({ token: 'nothing', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: jwt }).toString();
+      const url = new URL('/token/introspection', t.issuer);
+      return new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest(url, { method: 'POST', headers: { host, 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } }, (res) => {
+          let text = '';
+          res.on('data', (chunk: Buffer) => (text += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    };
+    const ownHost = new URL(t.issuer).host;
+    assert.equal((await introspect(await assertion(t.issuer), ownHost)).status, 200, 'for this provider: accepted');
+    // Signed by the service for another server, sent here with that server's name as Host.
+    const foreign = await introspect(await assertion('http://other-as.example/token/introspection'), 'other-as.example');
+    assert.equal(foreign.status, 401);
+    assert.match(foreign.body, /invalid_client/);
+    const longLived = await introspect(await assertion(t.issuer, 3600), ownHost);
+    assert.equal(longLived.status, 401, 'an assertion valid an hour is refused');
   });
 
   it('streams the challenge outcome to the login page over SSE', async () => {

@@ -108,6 +108,28 @@ export function protocolSettings(sessionTtlSeconds: number) {
   } satisfies Configuration;
 }
 
+/** A client assertion (private_key_jwt) may live this long at most: its jti is remembered only so long. */
+const CLIENT_ASSERTION_MAX_SECONDS = 300;
+
+/**
+ * private_key_jwt assertions must name this provider from its configured issuer: oidc-provider
+ * also accepts endpoint URLs built from the request's Host (or X-Forwarded-Host), so an assertion
+ * a service signed for another server (`aud=https://other/token`) would pass with that Host. And
+ * they must be short-lived (RFC 7523 leaves `exp` open).
+ */
+function clientAssertionCheck(issuer: string): NonNullable<Configuration['assertJwtClientAuthClaimsAndHeader']> {
+  const ours = new Set([issuer, ...[PROVIDER_ROUTES.token, PROVIDER_ROUTES.introspection, PROVIDER_ROUTES.revocation].map((path) => `${issuer}${path}`)]);
+  return async (_ctx, claims) => {
+    const audiences = (Array.isArray(claims.aud) ? claims.aud : [claims.aud]) as unknown[];
+    if (!audiences.some((aud) => typeof aud === 'string' && ours.has(aud))) {
+      throw new errors.InvalidClientAuth(`audience (aud) must be this provider's issuer (${issuer}) or one of its endpoint URLs`);
+    }
+    const exp = Number(claims.exp);
+    const issuedAt = typeof claims.iat === 'number' ? claims.iat : Math.floor(Date.now() / 1000);
+    if (exp - issuedAt > CLIENT_ASSERTION_MAX_SECONDS) throw new errors.InvalidClientAuth(`client assertions must expire within ${CLIENT_ASSERTION_MAX_SECONDS} seconds of being issued`);
+  };
+}
+
 export function createProvider(deps: ProviderDeps): Provider {
   const settings = protocolSettings(deps.sessionTtlSeconds);
   const configuration: Configuration = {
@@ -123,6 +145,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       return { accountId: sub, claims: async () => ({ sub, ...claimsFor(professional) }) };
     },
     renderError,
+    assertJwtClientAuthClaimsAndHeader: clientAssertionCheck(deps.issuer),
     // oidc-provider refuses outgoing calls to private addresses (SSRF); a local demo service needs them.
     ...(deps.allowLoopbackCallbacks ? { fetch: loopbackFetch } : {}),
   };
