@@ -76,6 +76,24 @@ forEachStoreBackend('OidcModelStore', ({ db, redis, memory }) => {
     assert.equal(found?.kind, 'AuthorizationCode');
   });
 
+  it('consume: of two uses of one code at once, exactly one wins; the other is a replay (invalid_grant) and the grant goes with its tokens', async () => {
+    for (const model of ['AuthorizationCode', 'RefreshToken']) {
+      const grantId = randomId();
+      const id = randomId();
+      const token = randomId();
+      await adapter('Grant').upsert(grantId, { kind: 'Grant', accountId: '810000000017' }, 3600);
+      await adapter(model).upsert(id, { kind: model, grantId }, 60);
+      await adapter('AccessToken').upsert(token, { kind: 'AccessToken', grantId }, 3600);
+      const outcomes = await Promise.allSettled([adapter(model).consume(id), adapter(model).consume(id)]);
+      assert.deepEqual(outcomes.map((o) => o.status).sort(), ['fulfilled', 'rejected'], model);
+      const lost = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
+      assert.equal((lost.reason as { error?: string }).error, 'invalid_grant');
+      assert.equal(await adapter('AccessToken').find(token), undefined, `${model}: the tokens of the grant are revoked`);
+      assert.equal(await adapter('Grant').find(grantId), undefined, `${model}: and the grant`);
+      await assert.rejects(adapter(model).consume(randomId()), { error: 'invalid_grant' }, 'nothing to consume');
+    }
+  });
+
   it('destroy removes one row of one model', async () => {
     const id = randomId();
     await adapter('Session').upsert(id, { kind: 'Session' }, 60);

@@ -1,4 +1,4 @@
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Db } from '../store/db.ts';
 import { prepared } from '../store/prepared.ts';
 import type { Clock } from '../lib/clock.ts';
@@ -12,7 +12,8 @@ export interface OidcModelStore {
   upsert(model: string, id: string, payload: AdapterPayload, expiresIn: number | undefined): Promise<void>;
   find(model: string, id: string): Promise<AdapterPayload | undefined>;
   findBy(model: string, column: 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined>;
-  consume(model: string, id: string): Promise<void>;
+  /** Marks it consumed; false when it already was (or is gone): exactly one caller wins. */
+  consume(model: string, id: string): Promise<boolean>;
   destroy(model: string, id: string): Promise<void>;
   revokeByGrantId(grantId: string): Promise<void>;
   list(model: string): Promise<Array<{ id: string; payload: AdapterPayload }>>;
@@ -81,8 +82,9 @@ export class SqlOidcModelStore implements OidcModelStore {
     return row.consumed_at === null ? payload : { ...payload, consumed: Math.floor(row.consumed_at / 1000) };
   }
 
-  async consume(model: string, id: string): Promise<void> {
-    await this.#db.kysely.updateTable('oidc_model').set({ consumed_at: this.#clock.now() }).where('model', '=', model).where('id', '=', id).execute();
+  async consume(model: string, id: string): Promise<boolean> {
+    const result = await this.#db.kysely.updateTable('oidc_model').set({ consumed_at: this.#clock.now() }).where('model', '=', model).where('id', '=', id).where('consumed_at', 'is', null).executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 
   async destroy(model: string, id: string): Promise<void> {
@@ -143,8 +145,17 @@ export function adapterFactory(store: OidcModelStore): new (model: string) => Ad
     findByUserCode(userCode: string) {
       return store.findBy(this.model, 'user_code', userCode);
     }
-    consume(id: string) {
-      return store.consume(this.model, id);
+    /**
+     * oidc-provider reads a code or refresh token, checks it is unused, then consumes it: two
+     * requests using it at once would both pass the check. The store's consume is the real check;
+     * the loser is a replay, treated as oidc-provider treats one it sees (RFC 6749 §4.1.2): refused,
+     * and the grant revoked with every token it issued.
+     */
+    async consume(id: string) {
+      if (await store.consume(this.model, id)) return;
+      const grantId = (await store.find(this.model, id))?.grantId;
+      if (typeof grantId === 'string') await Promise.all([store.revokeByGrantId(grantId), store.destroy('Grant', grantId)]);
+      throw new errors.InvalidGrant(`${this.model === 'AuthorizationCode' ? 'authorization code' : 'token'} already used`);
     }
     destroy(id: string) {
       return store.destroy(this.model, id);

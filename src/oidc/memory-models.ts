@@ -65,9 +65,11 @@ export class MemoryOidcModelStore implements ShortLivedModelStore {
     return id === undefined ? undefined : this.find(model, id);
   }
 
-  async consume(model: string, id: string): Promise<void> {
+  async consume(model: string, id: string): Promise<boolean> {
     const entry = this.#entries.get(`${model}\0${id}`);
-    if (entry) entry.consumed = Math.floor(this.#clock.now() / 1000);
+    if (!entry || entry.consumed !== undefined) return false;
+    entry.consumed = Math.floor(this.#clock.now() / 1000);
+    return true;
   }
 
   async destroy(model: string, id: string): Promise<void> {

@@ -40,7 +40,7 @@ export class SplitOidcModelStore extends SqlOidcModelStore implements OidcModelS
   override findBy(model: string, column: 'uid' | 'user_code', value: string): Promise<AdapterPayload | undefined> {
     return this.#models.has(model) ? this.#shortLived.findBy(model, column, value) : super.findBy(model, column, value);
   }
-  override consume(model: string, id: string): Promise<void> {
+  override consume(model: string, id: string): Promise<boolean> {
     return this.#models.has(model) ? this.#shortLived.consume(model, id) : super.consume(model, id);
   }
   override destroy(model: string, id: string): Promise<void> {

@@ -22,8 +22,10 @@ if KEYS[4] ~= '' then redis.call('SET', KEYS[4], ARGV[4], 'EX', ttl) end
 return 1
 `);
 
+// 0 when it is gone or already consumed: exactly one caller wins.
 const CONSUME = new LuaScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'c') == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'c', ARGV[1])
 return 1
 `);
@@ -77,8 +79,8 @@ export class RedisOidcModelStore implements ShortLivedModelStore {
     return id ? this.find(model, id) : undefined;
   }
 
-  async consume(model: string, id: string): Promise<void> {
-    await CONSUME.run(this.#redis.client, [this.#key(model, id)], [Math.floor(this.#clock.now() / 1000)]);
+  async consume(model: string, id: string): Promise<boolean> {
+    return (await CONSUME.run(this.#redis.client, [this.#key(model, id)], [Math.floor(this.#clock.now() / 1000)])) === 1;
   }
 
   async destroy(model: string, id: string): Promise<void> {
