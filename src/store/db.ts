@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import pg from 'pg';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Database } from './schema.ts';
 import { nodeSqliteDialect, type DirectSqlite } from './sqlite-dialect.ts';
 import * as foundation from './migrations/001-foundation.ts';
@@ -91,14 +92,25 @@ const migrations: Record<string, Migration> = {
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 
+/**
+ * PostgreSQL's "schema does not exist" (3F000) from Kysely's migrator, which reads every schema's
+ * tables from the catalog: another schema of the database was dropped during that read (test runs
+ * in parallel, a tenant removed). Nothing was migrated yet; trying again is safe.
+ */
+const MIGRATION_ATTEMPTS = 10;
+const otherSchemaDropped = (error: unknown) => (error as { code?: unknown } | null)?.code === '3F000';
+
 export async function migrate(db: Db): Promise<string[]> {
   // Unless told its schema, Kysely takes its bookkeeping tables found in *any* schema of the
   // database as ours and never creates them here; pin it to the schema we actually write to.
   const migrationTableSchema = db.dialect === 'postgres' ? (await sql<{ schema: string | null }>`select current_schema() as schema`.execute(db.kysely)).rows[0]?.schema : null;
   const migrator = new Migrator({ db: db.kysely, provider, ...(migrationTableSchema ? { migrationTableSchema } : {}) });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) throw error;
-  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  for (let attempt = 1; ; attempt += 1) {
+    const { error, results } = await migrator.migrateToLatest();
+    if (!error) return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+    if (attempt >= MIGRATION_ATTEMPTS || !otherSchemaDropped(error)) throw error;
+    await sleep(10 * attempt);
+  }
 }
 
 export async function createSchema(db: Db, schema: string): Promise<void> {
