@@ -23,8 +23,8 @@ describe('configuration', () => {
   });
 
   it('refuses unsafe production settings with a clear message', () => {
-    assert.throws(() => loadConfig({ NODE_ENV: 'production', VIGIE_DEMO: 'true' }), /VIGIE_SECRET must be set[\s\S]*VIGIE_DEMO must be false[\s\S]*https[\s\S]*VIGIE_METRICS_TOKEN must be set/);
-    const safe = { NODE_ENV: 'production', VIGIE_SECRET: 'x'.repeat(40), VIGIE_DEMO: 'false', VIGIE_ISSUER: 'https://vigie.example', VIGIE_METRICS_TOKEN: 'm'.repeat(24) };
+    assert.throws(() => loadConfig({ NODE_ENV: 'production', VIGIE_DEMO: 'true' }), /VIGIE_SECRET must be set[\s\S]*VIGIE_DEMO must be false[\s\S]*https[\s\S]*VIGIE_METRICS_TOKEN must be set[\s\S]*SMTP_URL must be set[\s\S]*VIGIE_SMS_URL must be set/);
+    const safe = { NODE_ENV: 'production', VIGIE_SECRET: 'x'.repeat(40), VIGIE_DEMO: 'false', VIGIE_ISSUER: 'https://vigie.example', VIGIE_METRICS_TOKEN: 'm'.repeat(24), SMTP_URL: 'smtps://vigie:pass@smtp.example:465', VIGIE_SMS_URL: 'https://sms.example/send' };
     const ok = loadConfig(safe);
     assert.equal(ok.demo, false);
     const { VIGIE_METRICS_TOKEN: _token, ...withoutToken } = safe;

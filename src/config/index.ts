@@ -106,6 +106,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     if (!config.issuer.startsWith('https://')) unsafe.push('VIGIE_ISSUER must be an https:// URL in production');
     if (!config.defences) unsafe.push('VIGIE_DEFENCES must not be false in production');
     if (!config.metricsToken) unsafe.push('VIGIE_METRICS_TOKEN must be set in production (16 characters or more): GET /metrics is not served without it');
+    // Without them, activation and contact-change codes reach nobody and wait in clear in the
+    // outbox table, where whoever reads the database could use them.
+    if (!config.smtpUrl) unsafe.push('SMTP_URL must be set in production: codes and notices would stay in the database outbox');
+    if (!config.smsUrl) unsafe.push('VIGIE_SMS_URL must be set in production: codes would stay in the database outbox');
     if (unsafe.length) throw new ConfigError(`Unsafe production configuration:\n  ${unsafe.join('\n  ')}`);
   }
   return config;

@@ -10,13 +10,11 @@ export interface EmailMessage {
 
 /** Sends email. Implementations: SMTP (nodemailer, pooled) and the database outbox. */
 export interface Mailer {
-  readonly kind: 'smtp' | 'outbox';
   send(message: EmailMessage): Promise<void>;
   close(): Promise<void>;
 }
 
 export class SmtpMailer implements Mailer {
-  readonly kind = 'smtp';
   readonly #transport: Transporter;
   readonly #from: string;
 
@@ -44,7 +42,6 @@ export class SmtpMailer implements Mailer {
 }
 
 export class OutboxMailer implements Mailer {
-  readonly kind = 'outbox';
   readonly #outbox: OutboxStore;
   readonly #clock: Clock;
   constructor(outbox: OutboxStore, clock: Clock) {

@@ -9,7 +9,6 @@ export interface SmsMessage {
 
 /** Sends SMS. Implementations: a configurable HTTP JSON provider and the database outbox. */
 export interface SmsSender {
-  readonly kind: 'http' | 'outbox';
   send(message: SmsMessage): Promise<void>;
 }
 
@@ -23,7 +22,6 @@ export class SmsDeliveryError extends Error {
  * directly or through a small relay.
  */
 export class HttpJsonSms implements SmsSender {
-  readonly kind = 'http';
   readonly #url: string;
   readonly #token: string | undefined;
   readonly #sender: string;
@@ -50,7 +48,6 @@ export class HttpJsonSms implements SmsSender {
 }
 
 export class OutboxSms implements SmsSender {
-  readonly kind = 'outbox';
   readonly #outbox: OutboxStore;
   readonly #clock: Clock;
   constructor(outbox: OutboxStore, clock: Clock) {

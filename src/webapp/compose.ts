@@ -62,9 +62,6 @@ export function composeAuthenticatorApp(deps: {
   const outbox = new SqlOutboxStore(deps.db);
   const mailer: Mailer = config.smtpUrl ? new SmtpMailer({ url: config.smtpUrl, from: config.mailFrom }) : new OutboxMailer(outbox, clock);
   const sms: SmsSender = config.smsUrl ? new HttpJsonSms({ url: config.smsUrl, token: config.smsToken, sender: config.smsSender }) : new OutboxSms(outbox, clock);
-  if (config.production && (mailer.kind === 'outbox' || sms.kind === 'outbox')) {
-    logger.warn('SMTP_URL or VIGIE_SMS_URL is not set: activation codes go to the database outbox and reach nobody. You MUST configure both in production.');
-  }
   const activation = new ActivationService(
     { store: deps.codeActivations ?? new SqlCodeActivationStore(deps.db), revokeTokens: new SqlRevokeTokenStore(deps.db), devices: deps.devices, directory: deps.directory, mailer, sms, audit: deps.audit, clock, logger },
     { codeKey: deps.keys.code, ttlMinutes: config.activationTtlMinutes, sendsPerIdentifierPerHour: config.activationSendsPerIdentifierPerHour, sendsPerIpPerHour: config.activationSendsPerIpPerHour, issuer: config.issuer },
