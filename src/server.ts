@@ -90,13 +90,14 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
     { pinKey: keys.pin, codeKey: keys.code, signatureWindowSeconds: config.signatureWindowSeconds, pinMaxFailures: config.pinMaxFailures, activationCodeTtlMinutes: config.activationCodeTtlMinutes },
   );
   const models = shortLived.models;
-  const clients = new ClientRegistry(models);
+  const clients = new ClientRegistry(models, keys.clientSecret);
   const cookieKeys = new CookieKeys(keys.cookies);
   const provider = createProvider({
     issuer: config.issuer,
     models,
     directory,
     signingKeys: await loadSigningKeys(db, keys.seal, clock),
+    clientSecretKey: keys.clientSecret,
     cookieKeys,
     sessionTtlSeconds: config.sessionTtlHours * 3600,
     trustProxy: config.trustProxy,
@@ -164,6 +165,8 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
     { issuer: config.issuer, sessionTtlMinutes: config.walletSessionMinutes, stepUpMinutes: config.walletStepUpMinutes, contactCoolingOffHours: config.contactCoolingOffHours, contactChangesPerHour: config.contactChangesPerHour, contactCodeTtlMinutes: config.contactCodeTtlMinutes, keys },
   );
   await wallet.registerClient();
+  const hashedSecrets = await clients.hashClearSecrets();
+  if (hashedSecrets > 0) logger.info({ clients: hashedSecrets }, 'client secrets stored in clear replaced by their keyed hash');
 
   const app = await buildHttp({
     logger,

@@ -56,6 +56,10 @@ describe('vigie operator command', () => {
     assert.equal(metadata.backchannel_logout_session_required, true);
     assert.ok(metadata.client_secret.length >= 32);
     assert.match((await vigie('clients', 'list')).stdout, /vaccination\tCarnet de vaccination/);
+    const registered = new DatabaseSync(join(dataDir, 'vigie.sqlite'));
+    const { payload } = registered.prepare("select payload from oidc_model where model = 'Client' and id = 'vaccination'").get() as { payload: string };
+    registered.close();
+    assert.ok(!payload.includes(metadata.client_secret), 'shown once, stored only as a keyed hash');
     const bad = await vigie('clients', 'add', '--id', 'bad', '--name', 'X', '--redirect-uri', 'not a url');
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /redirect_uris/);

@@ -150,9 +150,39 @@ describe('OIDC protocol features', () => {
     const jwt = await client.discovery(new URL(t.issuer), 'jwt-rp', { token_endpoint_auth_signing_alg: 'ES256' }, client.PrivateKeyJwt({ key: privateKey, kid: 'rp-key' }), { execute: [client.allowInsecureRequests] });
     assert.equal((await approvedLogin(t, device, jwt)).claims()?.sub, DEMO_PRO.nationalId);
 
+    // Only a keyed hash of the secret is stored: a database dump does not give it.
+    const row = await t.vigie.db.kysely.selectFrom('oidc_model').select('payload').where('model', '=', 'Client').where('id', '=', 'post-rp').executeTakeFirstOrThrow();
+    assert.ok(!row.payload.includes(secret), 'the secret is not stored');
+    assert.match(JSON.parse(row.payload).client_secret, /^hmac-sha256:[\w-]{43}$/);
+
     // A wrong secret is refused at the token endpoint.
     const wrong = await client.discovery(new URL(t.issuer), 'post-rp', undefined, client.ClientSecretPost('x'.repeat(40)), { execute: [client.allowInsecureRequests] });
     await assert.rejects(approvedLogin(t, device, wrong), (error: { error?: string }) => error.error === 'invalid_client');
+  });
+
+  // client_secret_basic: refused with 401 and a WWW-Authenticate challenge naming the error.
+  const refusedAsInvalidClient = (error: { status?: number; cause?: Array<{ parameters?: { error?: string } }> }) =>
+    error.status === 401 && error.cause?.[0]?.parameters?.error === 'invalid_client';
+
+  it('a client secret stored in clear by an earlier version still authenticates, and start-up replaces it by its hash', async () => {
+    const secret = 'c'.repeat(40);
+    const metadata = { client_id: 'legacy-rp', client_name: 'Service ancien', redirect_uris: [t.redirectUri], response_types: ['code'], grant_types: ['authorization_code'], token_endpoint_auth_method: 'client_secret_basic' };
+    await t.vigie.db.kysely.insertInto('oidc_model').values({ model: 'Client', id: 'legacy-rp', payload: JSON.stringify({ ...metadata, client_secret: secret }), grant_id: null, user_code: null, uid: null, account_id: null, expires_at: null, consumed_at: null }).execute();
+    const legacy = await client.discovery(new URL(t.issuer), 'legacy-rp', undefined, client.ClientSecretBasic(secret), { execute: [client.allowInsecureRequests] });
+    assert.equal((await approvedLogin(t, device, legacy)).claims()?.sub, DEMO_PRO.nationalId);
+    const wrongLegacy = await client.discovery(new URL(t.issuer), 'legacy-rp', undefined, client.ClientSecretBasic('d'.repeat(40)), { execute: [client.allowInsecureRequests] });
+    await assert.rejects(approvedLogin(t, device, wrongLegacy), refusedAsInvalidClient);
+
+    // What createVigie runs at every start-up; a second run finds nothing left to do.
+    assert.ok((await t.vigie.clients.hashClearSecrets()) >= 1);
+    assert.equal(await t.vigie.clients.hashClearSecrets(), 0);
+    const stored = (await t.vigie.clients.get('legacy-rp'))!;
+    assert.match(String(stored.client_secret), /^hmac-sha256:/);
+    assert.deepEqual({ ...stored, client_secret: undefined }, { ...metadata, client_secret: undefined }, 'the rest of the registration is kept');
+    assert.equal((await approvedLogin(t, device, legacy)).claims()?.sub, DEMO_PRO.nationalId, 'the same secret works against its hash');
+    await assert.rejects(approvedLogin(t, device, wrongLegacy), refusedAsInvalidClient);
+    // A secret that would read as a hash is refused at registration.
+    await assert.rejects(t.vigie.clients.put({ client_id: 'odd-rp', client_name: 'X', redirect_uris: [t.redirectUri], client_secret: `hmac-sha256:${'a'.repeat(43)}` }), /client_secret: must not start with hmac-sha256:/);
   });
 
   it('private_key_jwt: an assertion must name this provider, whatever the Host header says, and be short-lived', async () => {

@@ -17,7 +17,7 @@ export const settings = {
   dataDir: { env: 'VIGIE_DATA_DIR', schema: z.string().min(1), default: './data', doc: 'Folder of the embedded SQLite database and the development secret.' },
   databaseUrl: { env: 'DATABASE_URL', schema: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(), default: undefined, doc: 'PostgreSQL connection string; when unset the embedded SQLite database is used.' },
   redisUrl: { env: 'REDIS_URL', schema: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL').optional(), default: undefined, doc: 'Redis connection string for short-lived shared state (several nodes).' },
-  secret: { env: 'VIGIE_SECRET', schema: z.string().min(32, 'must hold at least 32 characters').optional(), default: undefined, doc: 'Root secret from which PIN/code hashing, cookie and key-sealing keys are derived. Required in production; generated into the data folder in development.' },
+  secret: { env: 'VIGIE_SECRET', schema: z.string().min(32, 'must hold at least 32 characters').optional(), default: undefined, doc: 'Root secret from which the keys hashing PINs, codes and client secrets, signing cookies and sealing the signing keys are derived: changing it invalidates all of them (devices must be reactivated, services given new secrets). Required in production; generated into the data folder in development.' },
   trustProxy: {
     env: 'VIGIE_TRUST_PROXY',
     schema: z.union([boolean.transform((on) => (on ? 1 : 0)), z.coerce.number().int().min(0).max(5)]),

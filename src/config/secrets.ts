@@ -10,6 +10,8 @@ export interface Keys {
   code: Buffer;
   seal: Buffer;
   csrf: Buffer;
+  /** HMAC key of the stored client secrets (oidc/clients.ts). */
+  clientSecret: Buffer;
   /** HMAC key of the trusted-browser cookies (defence/trusted-browser.ts). */
   trustedBrowser: Buffer;
   /** Seed of the VAPID key pair (Web Push), the same on every node sharing VIGIE_SECRET. */
@@ -39,6 +41,7 @@ export function resolveKeys(config: Config, logger: Logger): Keys {
     code: deriveKey(root, 'code-hash'),
     seal: deriveKey(root, 'key-seal'),
     csrf: deriveKey(root, 'csrf'),
+    clientSecret: deriveKey(root, 'client-secret-hash'),
     trustedBrowser: deriveKey(root, 'trusted-browser'),
     vapid: deriveKey(root, 'vapid'),
     cookies: [deriveKey(root, 'cookie').toString('base64url')],

@@ -5,6 +5,7 @@ import { claimsFor } from '../directory/claims.ts';
 import type { OidcModelStore } from './adapter.ts';
 import type { CookieKeys } from './cookie-keys.ts';
 import { adapterFactory } from './adapter.ts';
+import { clientSecretMatches } from './clients.ts';
 import { html, page, raw } from '../http/html.ts';
 
 /**
@@ -35,6 +36,8 @@ export interface ProviderDeps {
   models: OidcModelStore;
   directory: DirectoryStore;
   signingKeys: JWK[];
+  /** Key of the stored client secrets' hashes (oidc/clients.ts). */
+  clientSecretKey: Buffer;
   /** Signs oidc-provider's cookies; the login pages check the interaction cookie with it too. */
   cookieKeys: CookieKeys;
   sessionTtlSeconds: number;
@@ -154,6 +157,10 @@ export function createProvider(deps: ProviderDeps): Provider {
   // (session, interaction) must still be Secure, whatever X-Forwarded-Proto says or not.
   if (deps.issuer.startsWith('https://')) Object.defineProperty(provider.request, 'secure', { get: () => true });
   provider.proxy = deps.trustProxy > 0;
+  // The registry stores secrets hashed (oidc/clients.ts): compare what a service presents by its hash.
+  provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret: string }, presented: string) {
+    return Promise.resolve(clientSecretMatches(deps.clientSecretKey, this.clientSecret, presented));
+  };
   // Only the last hops of X-Forwarded-For were written by our proxies; the rest is the client's say.
   provider.maxIpsCount = deps.trustProxy;
   return provider;

@@ -8,7 +8,7 @@ import type { Clock } from '../lib/clock.ts';
 import { deriveKey } from '../lib/crypto.ts';
 import type { Counter, Metrics } from '../lib/metrics.ts';
 import type { OidcModelStore } from '../oidc/adapter.ts';
-import type { ClientRegistry } from '../oidc/clients.ts';
+import type { ClientInput, ClientRegistry } from '../oidc/clients.ts';
 import type { Db } from '../store/db.ts';
 import { WalletAuth, WALLET_CLIENT_ID } from './auth.ts';
 import { LogoutDeliveries, providerLogoutSender, type LogoutTokenSender } from './backchannel.ts';
@@ -166,7 +166,7 @@ export function createWallet(deps: WalletDeps, options: WalletOptions): Wallet {
       return (clientId) => names.get(clientId) ?? clientId;
     },
     async registerClient() {
-      await models.upsert('Client', WALLET_CLIENT_ID, auth.clientMetadata() as never, undefined);
+      await deps.clients.put(auth.clientMetadata() as ClientInput);
     },
     routes: (app) => walletRoutes(app, { wallet, issuer: options.issuer }),
     useInProcessTransport(app) {
