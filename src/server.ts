@@ -18,7 +18,7 @@ import { SqlDirectoryStore } from './directory/store.ts';
 import { ChallengeService } from './challenge/service.ts';
 import { DeviceService } from './device/service.ts';
 import { ClientRegistry } from './oidc/clients.ts';
-import { loadSigningKeys } from './oidc/keys.ts';
+import { loadSigningKeys, SigningKeyRing } from './oidc/keys.ts';
 import { createProvider } from './oidc/provider.ts';
 import { DefenceService } from './defence/service.ts';
 import { LocalCountersDefenceStore, MemoryDefenceStore } from './defence/memory-store.ts';
@@ -56,6 +56,8 @@ export interface Vigie {
   /** The e-CPS app: activation by codes, email/SMS, live delivery, the PWA (webapp/compose.ts). */
   authenticator: AuthenticatorApp;
   clients: ClientRegistry;
+  /** The operator's rotation of the signing keys, which nodes read when they start (oidc/keys.ts). */
+  signingKeys: SigningKeyRing;
   audit: SqlAuditLog;
   /** Push-bombing defences: decisions, blocks, settings, attack summaries (defence/service.ts). */
   defence: DefenceService;
@@ -205,6 +207,7 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
 
   return {
     config, app, db, provider, bus, redis, clock, logger, directory, challenges, devices, authenticator, clients, audit, defence, metrics, wallet,
+    signingKeys: new SigningKeyRing({ db, sealKey: keys.seal, clock, audit }),
     async listen() {
       return app.listen({ host: config.host, port: config.port });
     },

@@ -74,6 +74,24 @@ describe('vigie operator command', () => {
     assert.ok(!audited[0]!.details.includes(metadata.client_secret), 'the secret is not on record');
   });
 
+  it('rotates the signing keys: add, activate (a day later, or --now), remove a retired key (an hour later, or --now)', async () => {
+    const keys = async () => (await vigie('keys', 'list')).stdout.trim().split('\n').map((line) => line.split('\t').slice(0, 2));
+    const [[first]] = (await keys()) as [[string]];
+    const added = await vigie('keys', 'add');
+    assert.equal(added.code, 0, added.stderr);
+    const next = /next key (\S+);/.exec(added.stdout)![1]!;
+    assert.match((await vigie('keys', 'add')).stderr, /A next key is already published/);
+    const early = await vigie('keys', 'activate');
+    assert.equal(early.code, 1);
+    assert.match(early.stderr, /services that cache the JWKS may not know it before .* with --now if the active key leaked/);
+    assert.equal((await vigie('keys', 'activate', '--now')).code, 0);
+    assert.deepEqual(new Map(await keys() as Array<[string, string]>), new Map([[next, 'active (signs)'], [first, 'retired']]));
+    assert.match((await vigie('keys', 'remove', next)).stderr, /active key cannot be removed/);
+    assert.match((await vigie('keys', 'remove', first)).stderr, /ID tokens this key signed may be verified until/);
+    assert.equal((await vigie('keys', 'remove', first, '--now')).code, 0);
+    assert.deepEqual(await keys(), [[next, 'active (signs)']]);
+  });
+
   it('issues an activation code for a known professional only', async () => {
     const issued = await vigie('device', 'activation-code', '810000000017');
     assert.match(issued.stdout, /Activation code for 810000000017: [0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}/);

@@ -3,7 +3,7 @@
 // introspection, and the login page's live status stream (SSE).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPair, exportJWK, SignJWT } from 'jose';
+import { generateKeyPair, exportJWK, SignJWT, createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose';
 import { request as httpRequest } from 'node:http';
 import * as client from 'openid-client';
 import { startTestVigie, startBrowserLogin, continueLogin, resumeLogin, DEMO_PRO, type TestVigie } from './support/harness.ts';
@@ -17,6 +17,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../src/config/index.ts';
 import { createVigie } from '../src/server.ts';
 import { freePort } from './support/harness.ts';
+import { NEXT_KEY_NOTICE_MS, RETIRED_KEY_KEPT_MS } from '../src/oidc/keys.ts';
 
 async function approvedLogin(t: TestVigie, device: DeviceSimulator, rp: client.Configuration = t.rp) {
   const login = await startBrowserLogin(t, DEMO_PRO.nationalId, {}, rp);
@@ -300,6 +301,45 @@ describe('cookies behind a TLS-terminating proxy', () => {
       for (const cookie of cookies) assert.match(cookie, /;\s*secure/i, cookie);
     } finally {
       await vigie.close();
+    }
+  });
+});
+
+describe('signing key rotation, across node restarts', () => {
+  it('a next key is published but does not sign; activated, it signs after the restart while the retired key still verifies; removed, it is gone', async () => {
+    const t = await startTestVigie();
+    try {
+      const device = await t.activateDevice();
+      const jwks = async () => (await (await fetch(`${t.issuer}/jwks`)).json()) as JSONWebKeySet;
+      // What a service does with an ID token it was given: check its signature against the JWKS
+      // (oidc-provider dates tokens by the real clock, not the test's).
+      const verifies = async (idToken: string) => jwtVerify(idToken, createLocalJWKSet(await jwks()), { issuer: t.issuer, audience: 'test-rp' }).then(() => true, () => false);
+      const kidOf = (tokens: { id_token?: string }) => decodeProtectedHeader(tokens.id_token!).kid;
+
+      const before = await approvedLogin(t, device);
+      const first = kidOf(before);
+      const next = await t.vigie.signingKeys.add();
+      await t.restart();
+      assert.deepEqual((await jwks()).keys.map((k) => [k.kid, k.key_ops]), [[first, undefined], [next.kid, ['verify']]], 'published for verification only');
+      assert.equal(kidOf(await approvedLogin(t, device)), first, 'the next key does not sign');
+
+      t.clock.advance(NEXT_KEY_NOTICE_MS);
+      await t.vigie.signingKeys.activate();
+      assert.equal(kidOf(await approvedLogin(t, device)), first, 'a node signs with what it read when it started');
+      await t.restart();
+      const after = await approvedLogin(t, device);
+      assert.equal(kidOf(after), next.kid);
+      assert.ok(await verifies(after.id_token!));
+      assert.ok(await verifies(before.id_token!), 'the retired key still verifies the ID tokens it signed');
+
+      t.clock.advance(RETIRED_KEY_KEPT_MS);
+      await t.vigie.signingKeys.remove(first!);
+      await t.restart();
+      assert.deepEqual((await jwks()).keys.map((k) => k.kid), [next.kid]);
+      assert.equal(await verifies(before.id_token!), false);
+      assert.ok(await verifies(after.id_token!));
+    } finally {
+      await t.close();
     }
   });
 });

@@ -23,6 +23,13 @@ Operator (uses the configured storage: VIGIE_DATA_DIR or DATABASE_URL):
         [--post-logout-uri URI] [--backchannel-logout-uri URI]
         [--auth-method client_secret_basic|client_secret_post|private_key_jwt] [--jwks-uri URI]
   vigie clients remove ID
+  vigie keys list                                  the signing keys: which signs, which are published
+  vigie keys add                                   publish a next key, which does not sign yet
+  vigie keys activate [--now]                      the next key signs, the active one retires (--now: within a
+                                                   day of adding it, when the active key leaked)
+  vigie keys remove KID [--now]                    stop publishing a retired (or next) key (--now: within an
+                                                   hour of retiring it: tokens it signed stop verifying)
+                                                   Nodes read the keys when they start: restart them (rolling) after each step.
   vigie directory import FILE                      import an RPPS open-data extract (PS_LibreAcces_Personne_activite_*.txt)
   vigie directory contacts FILE                    import contacts (CSV: national_id,email,mobile)
   vigie device activation-code NATIONAL_ID         issue a one-time activation code
@@ -122,6 +129,7 @@ export async function run(argv: string[]): Promise<number> {
       'national-id': { type: 'string' }, code: { type: 'string' }, pin: { type: 'string' }, issuer: { type: 'string' },
       key: { type: 'string' }, 'not-me': { type: 'boolean' },
       all: { type: 'boolean' }, ip: { type: 'string' }, hours: { type: 'string' }, site: { type: 'boolean' },
+      now: { type: 'boolean' },
       channel: { type: 'string' }, to: { type: 'string' }, limit: { type: 'string' }, expect: { type: 'string' }, minutes: { type: 'string' },
     },
   });
@@ -187,6 +195,31 @@ export async function run(argv: string[]): Promise<number> {
         await v.clients.remove(clientId);
         await v.audit.append({ actor: 'operator', event: 'client.removed', details: { clientId } });
         print('Removed.');
+        return 0;
+      });
+    case 'keys list':
+      return withVigie(async (v) => {
+        for (const k of await v.signingKeys.list()) print(`${k.kid}\t${k.state}${k.state === 'active' ? ' (signs)' : ''}\tcreated ${iso(k.createdAt)}${k.changedAt === null ? '' : `\tsince ${iso(k.changedAt)}`}`);
+        return 0;
+      });
+    case 'keys add':
+      return withVigie(async (v) => {
+        const key = await v.signingKeys.add();
+        print(`Published next key ${key.kid}; it does not sign yet. Restart every node (rolling) so that all publish it, then run \`vigie keys activate\` in a day.`);
+        return 0;
+      });
+    case 'keys activate':
+      return withVigie(async (v) => {
+        const { activated, retired } = await v.signingKeys.activate({ now: Boolean(flags.now) });
+        print(`Key ${activated} signs once each node has restarted (rolling restart now); retired: ${retired.join(', ') || '-'}, still published so that the tokens it signed verify. Remove it in an hour (\`vigie keys remove KID\`).`);
+        return 0;
+      });
+    case 'keys remove':
+      return withVigie(async (v) => {
+        const kid = rest[0];
+        if (!kid) throw new Error('KID is required (see `vigie keys list`)');
+        await v.signingKeys.remove(kid, { now: Boolean(flags.now) });
+        print(`Key ${kid} is no longer published once each node has restarted (rolling restart now).`);
         return 0;
       });
     case 'directory import':

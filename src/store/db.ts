@@ -16,6 +16,7 @@ import * as trustReset from './migrations/007-trust-reset.ts';
 import * as signalTrusted from './migrations/008-signal-trusted.ts';
 import * as journalCount from './migrations/009-journal-count.ts';
 import * as signalSite from './migrations/010-signal-site.ts';
+import * as keyRotation from './migrations/011-key-rotation.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -88,6 +89,7 @@ const migrations: Record<string, Migration> = {
   '008-signal-trusted': signalTrusted,
   '009-journal-count': journalCount,
   '010-signal-site': signalSite,
+  '011-key-rotation': keyRotation,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -157,8 +157,10 @@ export interface SigningKeyTable {
   kid: string;
   alg: string;
   sealed_jwk: string;
+  /** next (published, not signing yet), active (signs), retired (published, signs no more). */
   state: string;
   created_at: number;
+  changed_at: number | null;
 }
 
 export interface AuditLogTable {

@@ -36,6 +36,8 @@ export interface TestVigie {
   rp: client.Configuration;
   redirectUri: string;
   close(): Promise<void>;
+  /** Stops the node and starts a new one on the same storage, port and clock (as a rolling restart does); `vigie` is then the new one. */
+  restart(): Promise<void>;
   activateDevice(nationalId?: string, pin?: string): Promise<DeviceSimulator>;
 }
 
@@ -83,14 +85,19 @@ export async function startTestVigie(options: { postgres?: boolean; redis?: bool
   const secret = randomBytes(32).toString('base64url');
   await vigie.clients.put({ client_id: 'test-rp', client_name: 'Service de test', redirect_uris: [redirectUri], client_secret: secret });
   const rp = await client.discovery(new URL(issuer), 'test-rp', undefined, client.ClientSecretBasic(secret), { execute: [client.allowInsecureRequests] });
-  return {
+  const handle: TestVigie = {
     vigie,
     issuer,
     clock,
     rp,
     redirectUri,
+    async restart() {
+      await handle.vigie.close();
+      handle.vigie = await createVigie(config, { clock, logger: pino({ level: 'silent' }) });
+      await handle.vigie.listen();
+    },
     async close() {
-      await vigie.close();
+      await handle.vigie.close();
       await redisCleanup?.();
       await rm(dataDir, { recursive: true, force: true });
       if (databaseUrl && schema) {
@@ -100,13 +107,14 @@ export async function startTestVigie(options: { postgres?: boolean; redis?: bool
       }
     },
     async activateDevice(nationalId = DEMO_PRO.nationalId, pin = '2468') {
-      const { code } = await vigie.devices.createActivationCode(nationalId);
+      const { code } = await handle.vigie.devices.createActivationCode(nationalId);
       const simulator = await DeviceSimulator.create(issuer, { clock });
       const result = await simulator.activate({ nationalId, activationCode: code, pin });
       if (result.status !== 201) throw new Error(`activation failed: ${JSON.stringify(result.body)}`);
       return simulator;
     },
   };
+  return handle;
 }
 
 export interface BrowserLogin {
