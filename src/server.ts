@@ -207,7 +207,7 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
 
   return {
     config, app, db, provider, bus, redis, clock, logger, directory, challenges, devices, authenticator, clients, audit, defence, metrics, wallet,
-    signingKeys: new SigningKeyRing({ db, sealKey: keys.seal, clock, audit }),
+    signingKeys: new SigningKeyRing({ db, sealKey: keys.seal, clock, audit }, { retiredKeptMs: config.sessionTtlHours * 3600_000 }),
     async listen() {
       return app.listen({ host: config.host, port: config.port });
     },

@@ -27,8 +27,8 @@ Operator (uses the configured storage: VIGIE_DATA_DIR or DATABASE_URL):
   vigie keys add                                   publish a next key, which does not sign yet
   vigie keys activate [--now]                      the next key signs, the active one retires (--now: within a
                                                    day of adding it, when the active key leaked)
-  vigie keys remove KID [--now]                    stop publishing a retired (or next) key (--now: within an
-                                                   hour of retiring it: tokens it signed stop verifying)
+  vigie keys remove KID [--now]                    stop publishing a retired (or next) key (--now: within a
+                                                   session lifetime of retiring it: tokens it signed stop verifying)
                                                    Nodes read the keys when they start: restart them (rolling) after each step.
   vigie directory import FILE                      import an RPPS open-data extract (PS_LibreAcces_Personne_activite_*.txt)
   vigie directory contacts FILE                    import contacts (CSV: national_id,email,mobile)
@@ -211,7 +211,7 @@ export async function run(argv: string[]): Promise<number> {
     case 'keys activate':
       return withVigie(async (v) => {
         const { activated, retired } = await v.signingKeys.activate({ now: Boolean(flags.now) });
-        print(`Key ${activated} signs once each node has restarted (rolling restart now); retired: ${retired.join(', ') || '-'}, still published so that the tokens it signed verify. Remove it in an hour (\`vigie keys remove KID\`).`);
+        print(`Key ${activated} signs once each node has restarted (rolling restart now); retired: ${retired.join(', ') || '-'}, still published so that the tokens it signed verify. Remove it a session lifetime (VIGIE_SESSION_TTL_HOURS) after the last node restarted (\`vigie keys remove KID\`).`);
         return 0;
       });
     case 'keys remove':

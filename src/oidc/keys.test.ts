@@ -5,7 +5,7 @@ import { forEachStoreBackend } from '../../test/support/backends.ts';
 import { ManualClock } from '../lib/clock.ts';
 import type { JWK } from 'jose';
 import { SqlAuditLog } from '../audit/log.ts';
-import { loadSigningKeys, NEXT_KEY_NOTICE_MS, RETIRED_KEY_KEPT_MS, SigningKeyRing } from './keys.ts';
+import { loadSigningKeys, NEXT_KEY_NOTICE_MS, SigningKeyRing } from './keys.ts';
 
 forEachStoreBackend('signing keys', ({ db }) => {
   it('nodes starting together on an empty database create one first key and all publish it', async () => {
@@ -22,16 +22,17 @@ forEachStoreBackend('signing keys', ({ db }) => {
 
 forEachStoreBackend('signing key rotation', ({ db }) => {
   const sealKey = randomBytes(32);
+  const RETIRED_KEY_KEPT_MS = 10 * 3600_000;
   const setUp = async () => {
     await db().kysely.deleteFrom('signing_key').execute();
     const clock = new ManualClock();
     const audit = new SqlAuditLog(db(), clock);
-    return { clock, ring: new SigningKeyRing({ db: db(), sealKey, clock, audit }), load: () => loadSigningKeys(db(), sealKey, clock) };
+    return { clock, ring: new SigningKeyRing({ db: db(), sealKey, clock, audit }, { retiredKeptMs: RETIRED_KEY_KEPT_MS }), load: () => loadSigningKeys(db(), sealKey, clock) };
   };
   const code = (expected: string) => (error: unknown) => (error as { code?: string }).code === expected;
   const signers = (keys: JWK[]) => keys.filter((k) => !k.key_ops).map((k) => k.kid);
 
-  it('a next key is published for verification only; activated after a day it signs and the old one retires; a retired key goes an hour later', async () => {
+  it('a next key is published for verification only; activated after a day it signs and the old one retires; a retired key goes a session lifetime later', async () => {
     const { clock, ring, load } = await setUp();
     const [first] = await load();
     clock.advance(1000);
@@ -54,7 +55,9 @@ forEachStoreBackend('signing key rotation', ({ db }) => {
     await assert.rejects(ring.remove(next.kid), code('KEY_IN_USE'));
     await assert.rejects(ring.remove(first!.kid!), code('TOO_SOON'));
     await assert.rejects(ring.remove('nope'), code('KEY_NOT_FOUND'));
-    clock.advance(RETIRED_KEY_KEPT_MS);
+    clock.advance(RETIRED_KEY_KEPT_MS - 1000);
+    await assert.rejects(ring.remove(first!.kid!), code('TOO_SOON'));
+    clock.advance(1000);
     await ring.remove(first!.kid!);
     assert.deepEqual((await load()).map((k) => k.kid), [next.kid]);
 

@@ -14,7 +14,7 @@ import { defineErrors } from '../lib/errors.ts';
  * the `next` one, so that services know it before it signs, and the `retired` ones, so that tokens
  * they signed still verify. Rotation (operator commands, `SigningKeyRing`):
  *   add (next) → rolling restart → wait a day → activate (next → active → retired) → rolling
- *   restart → an hour later, remove the retired one → rolling restart.
+ *   restart → a session lifetime later, remove the retired one → rolling restart.
  */
 export type SigningKeyState = 'next' | 'active' | 'retired';
 
@@ -75,8 +75,6 @@ async function newKey(): Promise<JWK & { kid: string }> {
  * an emergency rotation (`now`) relies on.
  */
 export const NEXT_KEY_NOTICE_MS = 24 * 3600_000;
-/** How long a retired key stays published: the lifetime of the ID tokens it signed (oidc/provider.ts ttl.IdToken). */
-export const RETIRED_KEY_KEPT_MS = 3600_000;
 
 export const keyErrors = defineErrors({
   NEXT_KEY_EXISTS: [409, 'A next key is already published: activate it, or remove it first.'],
@@ -100,11 +98,18 @@ export class SigningKeyRing {
   readonly #sealKey: Buffer;
   readonly #clock: Clock;
   readonly #audit: AuditLog;
-  constructor(deps: { db: Db; sealKey: Buffer; clock: Clock; audit: AuditLog }) {
+  readonly #retiredKeptMs: number;
+  /**
+   * `retiredKeptMs`: how long a retired key stays published. Services keep the ID token of a login
+   * for the whole session, and send it back as `id_token_hint` to log out, which oidc-provider
+   * checks against the JWKS: the session lifetime (VIGIE_SESSION_TTL_HOURS), not the ID token's.
+   */
+  constructor(deps: { db: Db; sealKey: Buffer; clock: Clock; audit: AuditLog }, options: { retiredKeptMs: number }) {
     this.#db = deps.db;
     this.#sealKey = deps.sealKey;
     this.#clock = deps.clock;
     this.#audit = deps.audit;
+    this.#retiredKeptMs = options.retiredKeptMs;
   }
 
   async list(): Promise<SigningKeyInfo[]> {
@@ -147,8 +152,10 @@ export class SigningKeyRing {
   }
 
   /**
-   * Stops publishing a retired key (or withdraws a next one). A retired key is kept RETIRED_KEY_KEPT_MS,
-   * for the ID tokens it signed, unless `now` (it leaked: tokens it signed must stop verifying).
+   * Stops publishing a retired key (or withdraws a next one). A retired key is kept `retiredKeptMs`
+   * after its retirement, for the ID tokens it signed, unless `now` (it leaked: tokens it signed
+   * must stop verifying). Nodes not yet restarted after the activation still signed with it: the
+   * delay counts from the activation, so the operator waits as long after the last restart.
    */
   async remove(kid: string, options: { now?: boolean } = {}): Promise<void> {
     const now = this.#clock.now();
@@ -157,8 +164,9 @@ export class SigningKeyRing {
       if (!key) throw keyErrors.KEY_NOT_FOUND();
       if (key.state === 'active') throw keyErrors.KEY_IN_USE();
       const retiredAt = Number(key.changed_at ?? 0);
-      if (key.state === 'retired' && !options.now && now - retiredAt < RETIRED_KEY_KEPT_MS) {
-        throw keyErrors.TOO_SOON({ message: `ID tokens this key signed may be verified until ${new Date(retiredAt + RETIRED_KEY_KEPT_MS).toISOString()} (an hour after the last node restarted, in fact): remove it then, or now with --now if it leaked.` });
+      if (key.state === 'retired' && !options.now && now - retiredAt < this.#retiredKeptMs) {
+        const hours = Math.round(this.#retiredKeptMs / 3600_000);
+        throw keyErrors.TOO_SOON({ message: `Services may present ID tokens this key signed (to log out) for a session lifetime: keep it until ${new Date(retiredAt + this.#retiredKeptMs).toISOString()}, ${hours} h after its retirement, or as long after the last node restarted if later. Remove it now only with --now, if it leaked.` });
       }
       await trx.deleteFrom('signing_key').where('kid', '=', kid).execute();
     });
