@@ -147,9 +147,14 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
   // professional revoked that trust.
   defence.onTrustedBrowsersForgotten((nationalId, actor) => challenges.cancelPendingTrusted(nationalId, actor));
   const trust = new TrustedBrowsers({ key: keys.trustedBrowser, ttlDays: config.trustedBrowserDays, secure: config.issuer.startsWith('https://') });
+  /** Counts an activation request of this source (address or IPv6 /56) and of its /48; false past `limit` an hour. */
+  const activationSourceWithinRate = async (purpose: string, ip: string, limit: number) => {
+    const [source, site] = await Promise.all([defence.withinRate(`${purpose}:${activationSource(ip)}`, limit, 3600_000), defence.siteWithinRate(purpose, ip, limit, 3600_000)]);
+    return source && site;
+  };
   const authenticator = composeAuthenticatorApp({
     config, keys, db, clock, logger, audit, bus, directory, challenges, devices, deviceStore, codeActivations: shortLived.codeActivations,
-    activationSiteAllowed: (ip) => defence.siteWithinRate('activation-send', ip, config.activationSendsPerIpPerHour, 3600_000),
+    activationSourceAllowed: (ip) => activationSourceWithinRate('activation-send', ip, config.activationSendsPerIpPerHour),
   });
   const login = new LoginService({ challenges, directory, devices: deviceStore, defence, interactions: providerInteractions(provider, clock) });
   challenges.onApproved(async (approved) => {
@@ -178,10 +183,7 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
       (instance) => loginRoutes(instance, { provider, cookieKeys, login, bus, clock, csrfKey: keys.csrf, defence, trust }),
       (instance) => defenceRoutes(instance, { devices, defence, challenges, clock }),
       (instance) => metricsRoutes(instance, { metrics, token: config.metricsToken }),
-      (instance) => deviceRoutes(instance, { devices, challenges, issuer: config.issuer, clock, activationAttemptAllowed: async (ip) => {
-        const [source, site] = await Promise.all([defence.withinRate(`activate:${activationSource(ip)}`, config.activationAttemptsPerIpPerHour, 3600_000), defence.siteWithinRate('activate', ip, config.activationAttemptsPerIpPerHour, 3600_000)]);
-        return source && site;
-      }, announceActivation: (device) => authenticator.activation.announce(device) }),
+      (instance) => deviceRoutes(instance, { devices, challenges, issuer: config.issuer, clock, activationAttemptAllowed: (ip) => activationSourceWithinRate('activate', ip, config.activationAttemptsPerIpPerHour), announceActivation: (device) => authenticator.activation.announce(device) }),
       ...authenticator.plugins,
       (instance) => wallet.routes(instance),
       healthRoutes(

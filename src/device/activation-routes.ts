@@ -21,8 +21,12 @@ export interface ActivationRoutesDeps {
   activation: ActivationService;
   devices: DeviceService;
   clock: { now(): number };
-  /** False past what one IPv6 /48 may ask, over all its /56 sources (each has its own limit in `start`). */
-  siteAllowed: (ip: string) => Promise<boolean>;
+  /**
+   * False past what this source may ask in an hour (its address, or IPv6 /56; and its /48). Checked
+   * before anything is written: a source hammering past its limit costs a counter, not a flow row
+   * and an audit entry each. (`start` counts again by its flows, exactly, racing requests included.)
+   */
+  sourceAllowed: (ip: string) => Promise<boolean>;
 }
 
 /**
@@ -37,7 +41,7 @@ export async function activationRoutes(app: FastifyInstance, deps: ActivationRou
 
   app.post('/device/v1/activation', async (request, reply) => {
     const body = parse(activationStartBody, request.body);
-    if (!(await deps.siteAllowed(request.ip))) throw deviceErrors.ACTIVATION_RATE_LIMITED({ headers: { 'retry-after': '3600' } });
+    if (!(await deps.sourceAllowed(request.ip))) throw deviceErrors.ACTIVATION_RATE_LIMITED({ headers: { 'retry-after': '3600' } });
     const flow = await activation.start({ nationalId: body.nationalId, ip: activationSource(request.ip) });
     return reply.code(202).send({ flowId: flow.flowId, state: 'pending', expiresAt: flow.expiresAt });
   });

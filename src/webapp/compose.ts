@@ -56,7 +56,7 @@ export function composeAuthenticatorApp(deps: {
   /** Where email + SMS activation flows live: Redis with several nodes (store/short-lived.ts); SQL by default. */
   codeActivations?: CodeActivationStore;
   /** The IPv6 /48 rate of activation requests (defence/service.ts `siteWithinRate`). */
-  activationSiteAllowed: (ip: string) => Promise<boolean>;
+  activationSourceAllowed: (ip: string) => Promise<boolean>;
 }): AuthenticatorApp {
   const { config, clock, logger } = deps;
   const outbox = new SqlOutboxStore(deps.db);
@@ -73,7 +73,7 @@ export function composeAuthenticatorApp(deps: {
   hub.start();
 
   const plugins: Array<(app: FastifyInstance) => Promise<void>> = [
-    (app) => activationRoutes(app, { activation, devices: deps.devices, clock, siteAllowed: deps.activationSiteAllowed }),
+    (app) => activationRoutes(app, { activation, devices: deps.devices, clock, sourceAllowed: deps.activationSourceAllowed }),
     (app) => revokeLinkRoutes(app, { activation }),
     (app) => pushRoutes(app, { devices: deps.devices, deviceStore: deps.deviceStore, challenges: deps.challenges, hub, push, vapidPublicKey: vapid.publicKey, production: config.production, clock }),
     (app) => webAppRoutes(app),
