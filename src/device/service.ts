@@ -19,7 +19,6 @@ export interface DeviceServiceOptions {
 }
 
 const LAST_USED_PRECISION_MS = 60_000;
-const ACTIVATION_MAX_ATTEMPTS = 5;
 // Crockford's base32 without look-alike letters: easy to read out over the phone.
 const CODE_ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
@@ -68,8 +67,11 @@ export class DeviceService {
     const now = this.#clock.now();
     const flow = await this.#activations.latestPending(input.nationalId, now);
     const code = input.activationCode.toUpperCase().replace(/[^0-9A-Z]/g, '').replace(/(.{4})(?=.)/g, '$1-');
+    // No count of wrong codes per flow: anyone who knows the public identifier could burn the code
+    // the operator just read out. 60 random bits at the per-source rates (server.ts) are out of
+    // reach of guessing within the code's lifetime; and both outcomes cost the same, so the time
+    // does not tell whether a code is pending.
     if (!flow || !constantTimeEqual(this.#hashCode(input.nationalId, code), flow.codeHash)) {
-      if (flow) await this.#activations.recordAttempt(flow.id, ACTIVATION_MAX_ATTEMPTS, now);
       await this.#audit.append({ actor: `device-app:${input.ip}`, event: 'activation.failed', subject: input.nationalId, details: { reason: flow ? 'wrong_code' : 'no_pending_flow' } });
       throw deviceErrors.ACTIVATION_INVALID();
     }

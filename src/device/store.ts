@@ -58,8 +58,6 @@ export interface ActivationStore {
    * retires every earlier one, even once the newest is used or expired.
    */
   latestPending(nationalId: string, now: number): Promise<ActivationFlow | undefined>;
-  /** Counts one wrong code; fails the flow at `max`. Returns the new count. */
-  recordAttempt(id: string, max: number, now: number): Promise<number>;
   /** Completes the flow and registers the device in one transaction, once. */
   complete(id: string, device: Device, now: number): Promise<boolean>;
 }
@@ -204,20 +202,6 @@ export class SqlActivationStore implements ActivationStore {
       .limit(1)
       .executeTakeFirst();
     return row && row.state === 'pending' && row.expires_at > now ? toFlow(row) : undefined;
-  }
-
-  async recordAttempt(id: string, max: number, now: number): Promise<number> {
-    const row = await this.#db.kysely
-      .updateTable('activation')
-      .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
-      .where('id', '=', id)
-      .returning('attempts')
-      .executeTakeFirst();
-    const attempts = row?.attempts ?? max;
-    if (attempts >= max) {
-      await this.#db.kysely.updateTable('activation').set({ state: 'failed', settled_at: now }).where('id', '=', id).where('state', '=', 'pending').execute();
-    }
-    return attempts;
   }
 
   async complete(id: string, device: Device, now: number): Promise<boolean> {

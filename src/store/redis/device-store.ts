@@ -34,15 +34,6 @@ export class RedisNonceDeviceStore extends SqlDeviceStore {
 /** Activation flows are kept this long after their deadline, for the record of how they ended. */
 const RETAIN_MS = 15 * 60_000;
 
-const RECORD_ATTEMPT = new LuaScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return tonumber(ARGV[1]) end
-local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-if attempts >= tonumber(ARGV[1]) and redis.call('HGET', KEYS[1], 'state') == 'pending' then
-  redis.call('HSET', KEYS[1], 'state', 'failed', 'settledAt', ARGV[2])
-end
-return attempts
-`);
-
 const COMPLETE = new LuaScript(`
 local s = redis.call('HMGET', KEYS[1], 'state', 'expiresAt')
 if s[1] ~= 'pending' or tonumber(s[2]) <= tonumber(ARGV[1]) then return 0 end
@@ -102,10 +93,6 @@ export class RedisActivationStore implements ActivationStore {
     if (!newest) return undefined;
     const flow = toFlow(await this.#redis.client.hgetall(this.#key(newest)));
     return flow?.state === 'pending' && flow.expiresAt > now ? flow : undefined;
-  }
-
-  async recordAttempt(id: string, max: number, now: number): Promise<number> {
-    return Number(await RECORD_ATTEMPT.run(this.#redis.client, [this.#key(id)], [max, now]));
   }
 
   async complete(id: string, device: Device, now: number): Promise<boolean> {
