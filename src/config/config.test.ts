@@ -29,6 +29,7 @@ describe('configuration', () => {
     assert.equal(ok.demo, false);
     const { VIGIE_METRICS_TOKEN: _token, ...withoutToken } = safe;
     assert.throws(() => loadConfig(withoutToken), /Unsafe production configuration:\n  VIGIE_METRICS_TOKEN must be set/);
+    assert.throws(() => loadConfig({ ...safe, VIGIE_SMS_URL: 'http://sms.example/send' }), /Unsafe production configuration:\n  VIGIE_SMS_URL must be an https:\/\/ URL/);
   });
 
   it('refuses a short secret', () => {

@@ -52,9 +52,9 @@ export const settings = {
   metricsToken: { env: 'VIGIE_METRICS_TOKEN', schema: z.string().min(16).optional(), default: undefined, doc: 'When set, GET /metrics requires `Authorization: Bearer <token>`. Required in production: the metrics show attacks in progress and the sources blocked.' },
   demo: { env: 'VIGIE_DEMO', schema: boolean.optional(), default: undefined, doc: 'Start the demo service and load the demo directory when empty; defaults to true outside production.' },
   demoPort: { env: 'VIGIE_DEMO_PORT', schema: port, default: '3001', doc: 'Port of the demo service.' },
-  smtpUrl: { env: 'SMTP_URL', schema: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(), default: undefined, doc: 'SMTP server for activation codes and notices (nodemailer, pooled), e.g. `smtps://user:pass@smtp.example:465`; when unset, emails go to the database outbox (`vigie outbox`).' },
+  smtpUrl: { env: 'SMTP_URL', schema: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(), default: undefined, doc: 'SMTP server for activation codes and notices (nodemailer, pooled), e.g. `smtps://user:pass@smtp.example:465`; when unset, emails go to the database outbox (`vigie outbox`). In production an smtp:// relay must offer STARTTLS, unless it runs on this machine.' },
   mailFrom: { env: 'VIGIE_MAIL_FROM', schema: z.string().min(3), default: 'Vigie e-CPS <ne-pas-repondre@vigie.localhost>', doc: 'Sender of the emails.' },
-  smsUrl: { env: 'VIGIE_SMS_URL', schema: z.url({ protocol: /^https?$/ }).optional(), default: undefined, doc: 'HTTP JSON SMS provider: POST `{ to, text, sender }` with `Authorization: Bearer VIGIE_SMS_TOKEN`; when unset, SMS go to the database outbox.' },
+  smsUrl: { env: 'VIGIE_SMS_URL', schema: z.url({ protocol: /^https?$/ }).optional(), default: undefined, doc: 'HTTP JSON SMS provider: POST `{ to, text, sender }` with `Authorization: Bearer VIGIE_SMS_TOKEN`; when unset, SMS go to the database outbox. https:// in production.' },
   smsToken: { env: 'VIGIE_SMS_TOKEN', schema: z.string().min(1).optional(), default: undefined, doc: 'Bearer token of the SMS provider.' },
   smsSender: { env: 'VIGIE_SMS_SENDER', schema: z.string().min(1).max(11), default: 'Vigie', doc: 'Sender name shown on the SMS (11 characters at most).' },
   activationTtlMinutes: { env: 'VIGIE_ACTIVATION_TTL_MINUTES', schema: z.coerce.number().int().min(1).max(60), default: '10', doc: 'Lifetime of an activation by email + SMS codes.' },
@@ -110,6 +110,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     // outbox table, where whoever reads the database could use them.
     if (!config.smtpUrl) unsafe.push('SMTP_URL must be set in production: codes and notices would stay in the database outbox');
     if (!config.smsUrl) unsafe.push('VIGIE_SMS_URL must be set in production: codes would stay in the database outbox');
+    else if (!config.smsUrl.startsWith('https://')) unsafe.push('VIGIE_SMS_URL must be an https:// URL in production: it carries the provider token, phone numbers and codes');
     if (unsafe.length) throw new ConfigError(`Unsafe production configuration:\n  ${unsafe.join('\n  ')}`);
   }
   return config;

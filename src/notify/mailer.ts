@@ -14,15 +14,27 @@ export interface Mailer {
   close(): Promise<void>;
 }
 
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * Whether an smtp:// connection must be upgraded with STARTTLS or fail: in production, codes and
+ * revocation links must not cross a network in clear. A relay on this machine is exempt (it is
+ * that relay's job to send on with TLS); smtps:// is encrypted from the start anyway.
+ */
+export function smtpRequiresTls(url: string, production: boolean): boolean {
+  return production && !LOOPBACK_HOSTS.has(new URL(url).hostname);
+}
+
 export class SmtpMailer implements Mailer {
   readonly #transport: Transporter;
   readonly #from: string;
 
-  constructor(options: { url: string; from: string }) {
+  constructor(options: { url: string; from: string; requireTls: boolean }) {
     // The URL carries host, port, credentials, smtps: and nodemailer options in its query
     // (`?tls.rejectUnauthorized=false` for a local relay with a self-signed certificate).
     this.#transport = nodemailer.createTransport({
       url: options.url,
+      requireTLS: options.requireTls,
       pool: true,
       maxConnections: 5,
       connectionTimeout: 10_000,

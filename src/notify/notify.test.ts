@@ -2,7 +2,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { HttpJsonSms, SmsDeliveryError } from './sms.ts';
-import { SmtpMailer } from './mailer.ts';
+import { SmtpMailer, smtpRequiresTls } from './mailer.ts';
 import { activationCodeEmail, activationCodeSms, deviceActivatedEmail } from './messages.ts';
 import { startSmtpSink } from '../../test/support/smtp.ts';
 
@@ -58,7 +58,7 @@ describe('HttpJsonSms', () => {
 describe('SmtpMailer', () => {
   it('delivers through a pooled SMTP connection', async () => {
     const sink = await startSmtpSink();
-    const mailer = new SmtpMailer({ url: sink.url, from: 'Vigie e-CPS <ne-pas-repondre@vigie.localhost>' });
+    const mailer = new SmtpMailer({ url: sink.url, from: 'Vigie e-CPS <ne-pas-repondre@vigie.localhost>', requireTls: false });
     try {
       await Promise.all([1, 2, 3].map((i) => mailer.send({ to: `pro${i}@demo.vigie.test`, subject: 'Votre code d’activation e-CPS', text: `code ${i}00000 é` })));
       assert.equal(sink.messages.length, 3);
@@ -69,5 +69,22 @@ describe('SmtpMailer', () => {
       await mailer.close();
       await sink.close();
     }
+  });
+  it('when TLS is required, a relay that does not offer STARTTLS gets nothing', async () => {
+    const sink = await startSmtpSink();
+    const mailer = new SmtpMailer({ url: sink.url, from: 'Vigie e-CPS <ne-pas-repondre@vigie.localhost>', requireTls: true });
+    try {
+      await assert.rejects(mailer.send({ to: 'pro@demo.vigie.test', subject: 'Votre code d’activation e-CPS', text: 'code 123456' }), /STARTTLS/);
+      assert.equal(sink.messages.length, 0);
+    } finally {
+      await mailer.close();
+      await sink.close();
+    }
+  });
+
+  it('TLS is required in production, except from a relay on this machine', () => {
+    assert.equal(smtpRequiresTls('smtp://relay.example:587', true), true);
+    assert.equal(smtpRequiresTls('smtp://relay.example:587', false), false);
+    for (const local of ['smtp://localhost:25', 'smtp://127.0.0.1:25', 'smtp://[::1]:25']) assert.equal(smtpRequiresTls(local, true), false, local);
   });
 });

@@ -14,7 +14,7 @@ import { ActivationService } from '../device/activation.ts';
 import { SqlCodeActivationStore, SqlRevokeTokenStore, type CodeActivationStore } from '../device/activation-store.ts';
 import { activationRoutes, revokeLinkRoutes } from '../device/activation-routes.ts';
 import { OUTBOX_RETENTION_MS, SqlOutboxStore, type OutboxStore } from '../notify/outbox.ts';
-import { OutboxMailer, SmtpMailer, type Mailer } from '../notify/mailer.ts';
+import { OutboxMailer, SmtpMailer, smtpRequiresTls, type Mailer } from '../notify/mailer.ts';
 import { HttpJsonSms, OutboxSms, type SmsSender } from '../notify/sms.ts';
 import { outboxDevRoutes } from '../notify/routes.ts';
 import { deriveVapidKeys } from '../push/vapid.ts';
@@ -60,7 +60,7 @@ export function composeAuthenticatorApp(deps: {
 }): AuthenticatorApp {
   const { config, clock, logger } = deps;
   const outbox = new SqlOutboxStore(deps.db);
-  const mailer: Mailer = config.smtpUrl ? new SmtpMailer({ url: config.smtpUrl, from: config.mailFrom }) : new OutboxMailer(outbox, clock);
+  const mailer: Mailer = config.smtpUrl ? new SmtpMailer({ url: config.smtpUrl, from: config.mailFrom, requireTls: smtpRequiresTls(config.smtpUrl, config.production) }) : new OutboxMailer(outbox, clock);
   const sms: SmsSender = config.smsUrl ? new HttpJsonSms({ url: config.smsUrl, token: config.smsToken, sender: config.smsSender }) : new OutboxSms(outbox, clock);
   const activation = new ActivationService(
     { store: deps.codeActivations ?? new SqlCodeActivationStore(deps.db), revokeTokens: new SqlRevokeTokenStore(deps.db), devices: deps.devices, directory: deps.directory, mailer, sms, audit: deps.audit, clock, logger },
