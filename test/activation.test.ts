@@ -92,6 +92,22 @@ for (const backend of backends) {
       assert.deepEqual(notice?.details, { deviceId: done.body.id });
     });
 
+    it('without an email on file, the notice of an operator-code activation goes by SMS, with the same link', async () => {
+      const nationalId = pro();
+      const { mobile } = (await t.vigie.directory.getContacts(nationalId))!;
+      await t.vigie.directory.upsertContacts([{ nationalId, email: null, mobile }]);
+      const { code } = await t.vigie.devices.createActivationCode(nationalId);
+      const sim = await simulator();
+      assert.equal((await sim.activate({ nationalId, activationCode: code, pin: '4826' })).status, 201);
+      await t.vigie.authenticator.activation.drain();
+      const [sms] = (await t.vigie.authenticator.outbox.list({ channel: 'sms', recipient: mobile!, limit: 1 }));
+      assert.match(sms!.body, /^Vigie e-CPS : une e-CPS a été activée sur votre compte le .*\. Ce n'était pas vous \? Révoquez-la : http/);
+      const token = new URL(/(http\S+)$/.exec(sms!.body)![1]!).searchParams.get('token')!;
+      const revoke = await fetch(`${t.issuer}/e-cps/revoquer`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }) });
+      assert.equal(revoke.status, 200);
+      assert.equal((await devicesOf(nationalId)).length, 0);
+    });
+
     it('codes are kept only as keyed hashes, and appear in no audit entry', async () => {
       const nationalId = pro();
       const { codes, flowId } = await verified(nationalId);

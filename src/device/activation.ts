@@ -5,7 +5,7 @@ import type { AuditLog } from '../audit/log.ts';
 import type { DirectoryStore } from '../directory/store.ts';
 import type { Mailer } from '../notify/mailer.ts';
 import type { SmsSender } from '../notify/sms.ts';
-import { activationCodeEmail, activationCodeSms, deviceActivatedEmail } from '../notify/messages.ts';
+import { activationCodeEmail, activationCodeSms, deviceActivatedEmail, deviceActivatedSms } from '../notify/messages.ts';
 import type { DeviceService } from './service.ts';
 import type { Device } from './store.ts';
 import type { CodeActivationStore, SqlRevokeTokenStore } from './activation-store.ts';
@@ -184,8 +184,7 @@ export class ActivationService {
       throw current && current.expiresAt <= now ? deviceErrors.ACTIVATION_EXPIRED() : deviceErrors.ACTIVATION_ALREADY_USED();
     }
     await this.#audit.append({ actor: `device:${device.id}`, event: 'device.activated', subject: flow.nationalId, details: { deviceId: device.id, name: device.name, method: 'email_sms', flowId: flow.id } });
-    const contacts = await this.#directory.getContacts(flow.nationalId);
-    if (contacts?.email) this.#sendNotice(contacts.email, device, token, now, { flowId: flow.id });
+    await this.#sendNotice(device, token, now, { flowId: flow.id });
     return device;
   }
 
@@ -195,17 +194,19 @@ export class ActivationService {
    * code read over a shoulder) does not go unnoticed either.
    */
   async announce(device: Device): Promise<void> {
-    const contacts = await this.#directory.getContacts(device.nationalId);
-    if (!contacts?.email) return;
     const now = this.#clock.now();
     const token = randomId(32);
     await this.#revokeTokens.issue({ tokenHash: this.#hashRevokeToken(token), deviceId: device.id, nationalId: device.nationalId, expiresAt: now + REVOKE_LINK_DAYS * 24 * HOUR_MS }, now);
-    this.#sendNotice(contacts.email, device, token, now, { deviceId: device.id });
+    await this.#sendNotice(device, token, now, { deviceId: device.id });
   }
 
-  #sendNotice(to: string, device: Device, token: string, now: number, about: Record<string, string>): void {
+  /** By email, or by SMS when the professional has no email on file: an activation never goes unannounced while there is a contact. */
+  async #sendNotice(device: Device, token: string, now: number, about: Record<string, string>): Promise<void> {
+    const contacts = await this.#directory.getContacts(device.nationalId);
     const revokeUrl = `${this.#options.issuer}/e-cps/revoquer?token=${encodeURIComponent(token)}`;
-    this.#background(device.nationalId, about, 'notice', () => this.#mailer.send({ to, ...deviceActivatedEmail({ at: now, revokeUrl, revokeDays: REVOKE_LINK_DAYS }) }));
+    const { email, mobile } = contacts ?? {};
+    if (email) this.#background(device.nationalId, about, 'notice', () => this.#mailer.send({ to: email, ...deviceActivatedEmail({ at: now, revokeUrl, revokeDays: REVOKE_LINK_DAYS }) }));
+    else if (mobile) this.#background(device.nationalId, about, 'notice', () => this.#sms.send({ to: mobile, text: deviceActivatedSms({ at: now, revokeUrl }) }));
   }
 
   /** The device a "ce n'était pas moi" link names, if the link is live. */

@@ -56,3 +56,9 @@ export function deviceActivatedEmail(input: { at: number; revokeUrl: string; rev
     ].join('\n'),
   };
 }
+
+/** The notice by SMS, for a professional without an email on file: the same date and link. */
+export function deviceActivatedSms(input: { at: number; revokeUrl: string }): string {
+  // GSM 7-bit characters only (É, é and à are).
+  return `Vigie e-CPS : une e-CPS a été activée sur votre compte le ${formatDate(input.at)}. Ce n'était pas vous ? Révoquez-la : ${input.revokeUrl}`;
+}
