@@ -213,14 +213,20 @@ describe('login on a computer, approved in the e-CPS app of a phone (Chromium)',
     // The professional's own login, notified; then many requests the defences held silent
     // (visible only in the app), all newer.
     await request('Service notifié', 'push', '192.0.2.10');
+    let newest = undefined as Awaited<ReturnType<typeof request>> | undefined;
     for (let i = 0; i < 25; i += 1) {
       t.clock.advance(10);
-      await request('Service de test', 'silent', `198.51.100.${i}`);
+      newest = await request('Service de test', 'silent', `198.51.100.${i}`);
     }
     await app.reload();
     await openRequest(app);
     await app.getByText('Service notifié').waitFor({ timeout: 5000 });
     assert.equal(await app.getByText('Service de test').count(), 0, 'the newest silent request is not the one shown');
+    // Nor when a link names it: the attacker knows its id (their login page's URL shows it).
+    await app.goto(`${t.issuer}/app/?demande=${newest!.id}`);
+    await openRequest(app);
+    await app.getByText('Service notifié').waitFor({ timeout: 5000 });
+    assert.equal(await app.getByText('Service de test').count(), 0, 'a link does not put a silent request first');
     await context.close();
   });
 

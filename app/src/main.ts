@@ -147,7 +147,10 @@ function receive(challenges: ChallengeView[], snapshot: boolean): void {
 function showNext(): void {
   const wantedId = state.wanted;
   state.wanted = null;
-  const wanted = wantedId ? state.queue.get(wantedId) : undefined;
+  // Only a notified request may be asked for by name (the notification's tap): anyone can send a
+  // link naming a request, and an attacker knows the id of the one their own login page opened.
+  const named = wantedId ? state.queue.get(wantedId) : undefined;
+  const wanted = named?.delivery === 'push' ? named : undefined;
   // A pending request comes first: it is what the person came for (often the one that replaced
   // the ended one), and a "not me" answer to it blocks its source all the same.
   if (wantedId && !wanted && state.queue.size === 0) return void showEnded(wantedId);
