@@ -4,6 +4,7 @@ import { createECDH, randomBytes } from 'node:crypto';
 import webpush from 'web-push';
 import { deriveVapidKeys } from './vapid.ts';
 import { isAcceptablePushEndpoint } from './endpoint.ts';
+import { loadConfig } from '../config/index.ts';
 import { checkVapid } from '../../test/support/push-receiver.ts';
 import { WebPushGateway } from './webpush.ts';
 import { pushSubscriptionBody } from '../device/schemas.ts';
@@ -42,26 +43,37 @@ describe('VAPID keys derived from the root secret', () => {
 });
 
 describe('push endpoint validation (we POST to URLs devices give us)', () => {
-  it('production: https only', () => {
-    assert.equal(isAcceptablePushEndpoint('https://fcm.googleapis.com/fcm/send/abc', { production: true }), true);
-    for (const url of ['http://127.0.0.1:8080/push/x', 'http://localhost/push', 'http://push.example/x', 'ftp://x/y', 'not a url', 'https://user:pw@push.example/x', 'https://push.example/x#frag']) {
-      assert.equal(isAcceptablePushEndpoint(url, { production: true }), false, url);
+  const { pushHosts } = loadConfig({});
+  const production = { production: true, pushHosts };
+  const development = { production: false, pushHosts };
+  it('production: https to the known push services only', () => {
+    for (const url of ['https://fcm.googleapis.com/fcm/send/abc', 'https://updates.push.services.mozilla.com/wpush/v2/abc', 'https://web.push.apple.com/QGx', 'https://wns2-par02p.notify.windows.com/w/?token=abc']) {
+      assert.equal(isAcceptablePushEndpoint(url, production), true, url);
+    }
+    for (const url of ['http://127.0.0.1:8080/push/x', 'http://localhost/push', 'http://push.example/x', 'ftp://x/y', 'not a url', 'https://user:pw@fcm.googleapis.com/x', 'https://fcm.googleapis.com/x#frag',
+      // Public, but no push service: the name could resolve anywhere, now or later.
+      'https://push.example/x', 'https://8.8.8.8/x', 'https://fcm.googleapis.com.attacker.example/x', 'https://attacker-notify.windows.com/x', 'https://notify.windows.com.evil/x']) {
+      assert.equal(isAcceptablePushEndpoint(url, production), false, url);
     }
   });
   it('refuses https endpoints naming a private, loopback or link-local host (SSRF through a device)', () => {
     for (const url of ['https://10.0.0.5/x', 'https://192.168.1.1/x', 'https://172.20.0.1/x', 'https://127.0.0.1/x', 'https://169.254.169.254/latest', 'https://[::1]/x', 'https://[fd00::1]/x', 'https://localhost/x', 'https://metadata.internal/x',
-      // Trailing dots, IPv4 inside IPv6 (mapped, NAT64), benchmarking, multicast and reserved blocks.
-      'https://localhost./x', 'https://metadata.google.internal./x', 'https://[::ffff:127.0.0.1]/x', 'https://[64:ff9b::a9fe:a9fe]/x', 'https://198.18.0.1/x', 'https://224.0.0.1/x', 'https://240.0.0.1/x', 'https://[ff02::1]/x',
+      // Trailing dots, IPv4 inside IPv6 (mapped, compatible, 6to4, NAT64), site-local, benchmarking, multicast and reserved blocks.
+      'https://localhost./x', 'https://metadata.google.internal./x', 'https://[::ffff:127.0.0.1]/x', 'https://[::127.0.0.1]/x', 'https://[2002:7f00:1::]/x', 'https://[64:ff9b::a9fe:a9fe]/x', 'https://[fec0::1]/x', 'https://198.18.0.1/x', 'https://224.0.0.1/x', 'https://240.0.0.1/x', 'https://[ff02::1]/x',
       // Single labels, resolved through the local search domains: the deployment's own services.
       'https://redis:6379/x', 'https://postgres/', 'https://metadata/computeMetadata', 'https://redis./x']) {
-      assert.equal(isAcceptablePushEndpoint(url, { production: true }), false, url);
-      assert.equal(isAcceptablePushEndpoint(url, { production: false }), false, url);
+      assert.equal(isAcceptablePushEndpoint(url, production), false, url);
+      assert.equal(isAcceptablePushEndpoint(url, development), false, url);
     }
-    assert.equal(isAcceptablePushEndpoint('https://8.8.8.8/x', { production: true }), true);
+    assert.equal(isAcceptablePushEndpoint('https://8.8.8.8/x', development), true);
   });
-  it('outside production: plain http to loopback too, nowhere else', () => {
-    for (const url of ['http://127.0.0.1:8080/push/x', 'http://localhost:1/push', 'http://[::1]:9/p', 'https://push.example/x']) assert.equal(isAcceptablePushEndpoint(url, { production: false }), true, url);
-    for (const url of ['http://10.0.0.1/push', 'http://push.example/x', 'http://127.0.0.1.nip.io/x', 'file:///etc/passwd', 'data:,x']) assert.equal(isAcceptablePushEndpoint(url, { production: false }), false, url);
+  it('outside production: any public https host, and plain http to loopback, nowhere else', () => {
+    for (const url of ['http://127.0.0.1:8080/push/x', 'http://localhost:1/push', 'http://[::1]:9/p', 'https://push.example/x']) assert.equal(isAcceptablePushEndpoint(url, development), true, url);
+    for (const url of ['http://10.0.0.1/push', 'http://push.example/x', 'http://127.0.0.1.nip.io/x', 'file:///etc/passwd', 'data:,x']) assert.equal(isAcceptablePushEndpoint(url, development), false, url);
+  });
+  it('VIGIE_PUSH_HOSTS: host names or *.domain, checked at start-up', () => {
+    assert.deepEqual(loadConfig({ VIGIE_PUSH_HOSTS: 'push.example, *.push.example' }).pushHosts, ['push.example', '*.push.example']);
+    assert.throws(() => loadConfig({ VIGIE_PUSH_HOSTS: 'https://push.example/' }), /VIGIE_PUSH_HOSTS: a comma-separated list of host names/);
   });
 });
 

@@ -19,6 +19,8 @@ export interface PushRoutesDeps {
   push: PushStore;
   vapidPublicKey: string;
   production: boolean;
+  /** The push services endpoints may name in production (VIGIE_PUSH_HOSTS). */
+  pushHosts: readonly string[];
   clock: { now(): number };
   /** Heartbeat period; each beat also re-checks that the device is still active. */
   heartbeatMs?: number;
@@ -59,8 +61,8 @@ export async function pushRoutes(app: FastifyInstance, deps: PushRoutesDeps): Pr
   app.put('/device/v1/push/subscription', async (request, reply) => {
     const device = await authenticated(request);
     const body = parse(pushSubscriptionBody, request.body);
-    if (!isAcceptablePushEndpoint(body.endpoint, { production: deps.production })) {
-      throw deviceErrors.PUSH_ENDPOINT_INVALID({ message: deps.production ? 'The push endpoint must be an https URL.' : 'The push endpoint must be an https URL, or http on loopback.' });
+    if (!isAcceptablePushEndpoint(body.endpoint, { production: deps.production, pushHosts: deps.pushHosts })) {
+      throw deviceErrors.PUSH_ENDPOINT_INVALID({ message: deps.production ? 'The push endpoint must be an https URL of a known push service.' : 'The push endpoint must be an https URL, or http on loopback.' });
     }
     await deps.push.put({ deviceId: device.id, endpoint: body.endpoint, p256dh: body.keys.p256dh.replace(/=+$/, ''), auth: body.keys.auth.replace(/=+$/, '') }, deps.clock.now());
     return reply.code(204).send();

@@ -75,7 +75,7 @@ export function composeAuthenticatorApp(deps: {
   const plugins: Array<(app: FastifyInstance) => Promise<void>> = [
     (app) => activationRoutes(app, { activation, devices: deps.devices, clock, sourceAllowed: deps.activationSourceAllowed }),
     (app) => revokeLinkRoutes(app, { activation }),
-    (app) => pushRoutes(app, { devices: deps.devices, deviceStore: deps.deviceStore, challenges: deps.challenges, hub, push, vapidPublicKey: vapid.publicKey, production: config.production, clock }),
+    (app) => pushRoutes(app, { devices: deps.devices, deviceStore: deps.deviceStore, challenges: deps.challenges, hub, push, vapidPublicKey: vapid.publicKey, production: config.production, pushHosts: config.pushHosts, clock }),
     (app) => webAppRoutes(app),
   ];
   if (config.env === 'development') plugins.push((app) => outboxDevRoutes(app, { outbox }));
