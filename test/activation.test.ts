@@ -364,7 +364,7 @@ for (const backend of backends) {
 describe('activation code sends are rate-limited per identifier and per source', () => {
   let t: TestVigie;
   before(async () => {
-    t = await startTestVigie({ env: { VIGIE_ACTIVATION_SENDS_PER_IDENTIFIER_PER_HOUR: '2', VIGIE_ACTIVATION_SENDS_PER_IP_PER_HOUR: '5' } });
+    t = await startTestVigie({ env: { VIGIE_ACTIVATION_SENDS_PER_IDENTIFIER_PER_HOUR: '2', VIGIE_ACTIVATION_SENDS_PER_IDENTIFIER_PER_DAY: '4', VIGIE_ACTIVATION_SENDS_PER_IP_PER_HOUR: '5' } });
   });
   after(async () => t.close());
 
@@ -382,6 +382,24 @@ describe('activation code sends are rate-limited per identifier and per source',
     assert.ok((await t.vigie.authenticator.outbox.list({ channel: 'sms', recipient: '+33633559184' })).length <= 2, `${outbox.length} SMS`);
     t.clock.advance(3600_000 + 1);
     assert.equal((await sim.startCodeActivation('810000450386')).status, 202);
+  });
+
+  it('an identifier gets so many sends a day, however they are spread; the day after it works again', async () => {
+    const nationalId = '899999999998';
+    const sim = await DeviceSimulator.create(t.issuer, { clock: t.clock });
+    const statuses: Array<number | string> = [];
+    for (let hour = 0; hour < 3; hour += 1) {
+      t.clock.advance(2 * 3600_000);
+      for (let i = 0; i < 2; i += 1) {
+        const r = await sim.startCodeActivation(nationalId);
+        statuses.push(r.status === 202 ? 202 : r.body.error!);
+      }
+    }
+    assert.deepEqual(statuses, [202, 202, 202, 202, 'ACTIVATION_DAILY_LIMIT', 'ACTIVATION_DAILY_LIMIT']);
+    const throttled = (await t.vigie.audit.list({ subject: nationalId })).filter((e) => e.event === 'activation.throttled');
+    assert.deepEqual(throttled.map((e) => e.details.scope), ['identifier_day', 'identifier_day']);
+    t.clock.advance(24 * 3600_000);
+    assert.equal((await sim.startCodeActivation(nationalId)).status, 202);
   });
 
   it('one source may ask codes for only so many identifiers an hour', async () => {

@@ -22,6 +22,7 @@ const MESSAGES: Record<string, string> = {
   ACTIVATION_NOT_VERIFIED: 'Saisissez d’abord les deux codes reçus.',
   ACTIVATION_KEY_MISMATCH: 'Cette activation a été commencée sur un autre appareil. Recommencez.',
   ACTIVATION_RATE_LIMITED: 'Trop de demandes de codes pour cet identifiant ou depuis votre connexion. Réessayez dans une heure.',
+  ACTIVATION_DAILY_LIMIT: 'Trop de codes envoyés pour cet identifiant aujourd’hui. Réessayez demain, ou demandez un code d’activation à votre support.',
   RATE_LIMITED: 'Trop de demandes. Réessayez plus tard.',
   CHALLENGE_NOT_FOUND: 'Cette demande n’existe pas ou ne vous est pas adressée.',
   CHALLENGE_NOT_PENDING: 'Cette demande n’est plus en attente : elle a déjà été traitée ou annulée.',

@@ -55,11 +55,14 @@ export const CODE_DIGITS = 6;
 export const MAX_ATTEMPTS = 5;
 export const REVOKE_LINK_DAYS = 30;
 const HOUR_MS = 3600_000;
+const DAY_MS = 24 * HOUR_MS;
 
 export interface ActivationOptions {
   codeKey: Buffer;
   ttlMinutes: number;
   sendsPerIdentifierPerHour: number;
+  /** Bounds what anyone who knows the public identifier can send to a professional's phone and mailbox, however many addresses they use. */
+  sendsPerIdentifierPerDay: number;
   sendsPerIpPerHour: number;
   /** Public base URL, for the revocation link of the notice email. */
   issuer: string;
@@ -124,12 +127,16 @@ export class ActivationService {
     // Insert, then count (own row included): two racing requests over the limit both lose,
     // none slips through between a read and a write.
     await this.#store.create(flow);
-    const since = now - HOUR_MS;
-    const [byIdentifier, bySource] = await Promise.all([this.#store.countSince({ nationalId: input.nationalId }, since), this.#store.countSince({ sourceIp: input.ip }, since)]);
-    if (byIdentifier > this.#options.sendsPerIdentifierPerHour || bySource > this.#options.sendsPerIpPerHour) {
+    const [byIdentifier, byIdentifierToday, bySource] = await Promise.all([
+      this.#store.countSince({ nationalId: input.nationalId }, now - HOUR_MS),
+      this.#store.countSince({ nationalId: input.nationalId }, now - DAY_MS),
+      this.#store.countSince({ sourceIp: input.ip }, now - HOUR_MS),
+    ]);
+    const scope = bySource > this.#options.sendsPerIpPerHour ? 'source' : byIdentifier > this.#options.sendsPerIdentifierPerHour ? 'identifier' : byIdentifierToday > this.#options.sendsPerIdentifierPerDay ? 'identifier_day' : undefined;
+    if (scope) {
       await this.#store.delete(flow.id);
-      const scope = bySource > this.#options.sendsPerIpPerHour ? 'source' : 'identifier';
       await this.#audit.append({ actor: `device-app:${input.ip}`, event: 'activation.throttled', subject: input.nationalId, details: { scope } });
+      if (scope === 'identifier_day') throw deviceErrors.ACTIVATION_DAILY_LIMIT({ headers: { 'retry-after': String(DAY_MS / 1000) } });
       throw deviceErrors.ACTIVATION_RATE_LIMITED({ headers: { 'retry-after': String(HOUR_MS / 1000) } });
     }
 

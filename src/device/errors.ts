@@ -21,6 +21,7 @@ export const deviceErrors = defineErrors({
   ACTIVATION_NOT_VERIFIED: [409, 'Enter the two codes before choosing a PIN.'],
   ACTIVATION_KEY_MISMATCH: [403, 'This activation was verified with another device key.'],
   ACTIVATION_RATE_LIMITED: [429, 'Too many activation requests: try again later.'],
+  ACTIVATION_DAILY_LIMIT: [429, 'Too many activation codes sent for this identifier today: try again tomorrow, or ask the support for an activation code.'],
   REVOKE_LINK_INVALID: [410, 'This link is invalid, has expired or has already been used.'],
   PUSH_ENDPOINT_INVALID: [400, 'The push subscription endpoint is not acceptable.'],
 });

@@ -64,7 +64,7 @@ export function composeAuthenticatorApp(deps: {
   const sms: SmsSender = config.smsUrl ? new HttpJsonSms({ url: config.smsUrl, token: config.smsToken, sender: config.smsSender }) : new OutboxSms(outbox, clock);
   const activation = new ActivationService(
     { store: deps.codeActivations ?? new SqlCodeActivationStore(deps.db), revokeTokens: new SqlRevokeTokenStore(deps.db), devices: deps.devices, directory: deps.directory, mailer, sms, audit: deps.audit, clock, logger },
-    { codeKey: deps.keys.code, ttlMinutes: config.activationTtlMinutes, sendsPerIdentifierPerHour: config.activationSendsPerIdentifierPerHour, sendsPerIpPerHour: config.activationSendsPerIpPerHour, issuer: config.issuer },
+    { codeKey: deps.keys.code, ttlMinutes: config.activationTtlMinutes, sendsPerIdentifierPerHour: config.activationSendsPerIdentifierPerHour, sendsPerIdentifierPerDay: config.activationSendsPerIdentifierPerDay, sendsPerIpPerHour: config.activationSendsPerIpPerHour, issuer: config.issuer },
   );
   const vapid = deriveVapidKeys(deps.keys.vapid);
   const subject = config.vapidSubject ?? (config.issuer.startsWith('https://') ? config.issuer : 'mailto:admin@localhost');
