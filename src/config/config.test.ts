@@ -30,6 +30,10 @@ describe('configuration', () => {
     const { VIGIE_METRICS_TOKEN: _token, ...withoutToken } = safe;
     assert.throws(() => loadConfig(withoutToken), /Unsafe production configuration:\n  VIGIE_METRICS_TOKEN must be set/);
     assert.throws(() => loadConfig({ ...safe, VIGIE_SMS_URL: 'http://sms.example/send' }), /Unsafe production configuration:\n  VIGIE_SMS_URL must be an https:\/\/ URL/);
+    for (const query of ['requireTLS=false', 'tls.rejectUnauthorized=false', 'pool=true&requireTLS=false']) {
+      assert.throws(() => loadConfig({ ...safe, SMTP_URL: `smtp://relay.example:587/?${query}` }), /SMTP_URL must not turn TLS checks off/, query);
+    }
+    assert.equal(loadConfig({ ...safe, SMTP_URL: 'smtp://127.0.0.1:25/?tls.rejectUnauthorized=false' }).production, true, 'a relay on this machine may use a self-signed certificate');
   });
 
   it('refuses a short secret', () => {

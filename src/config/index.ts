@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { VigieError } from '../lib/errors.ts';
+import { smtpRequiresTls } from '../notify/smtp-policy.ts';
 
 /**
  * Every setting, declared once: environment variable, schema, default and documentation.
@@ -111,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     // Without them, activation and contact-change codes reach nobody and wait in clear in the
     // outbox table, where whoever reads the database could use them.
     if (!config.smtpUrl) unsafe.push('SMTP_URL must be set in production: codes and notices would stay in the database outbox');
+    else if (/[?&](requireTLS=false|tls\.rejectUnauthorized=false)(&|$)/i.test(config.smtpUrl) && smtpRequiresTls(config.smtpUrl, true)) unsafe.push('SMTP_URL must not turn TLS checks off (requireTLS=false, tls.rejectUnauthorized=false) in production, but for a relay on this machine');
     if (!config.smsUrl) unsafe.push('VIGIE_SMS_URL must be set in production: codes would stay in the database outbox');
     else if (!config.smsUrl.startsWith('https://')) unsafe.push('VIGIE_SMS_URL must be an https:// URL in production: it carries the provider token, phone numbers and codes');
     if (unsafe.length) throw new ConfigError(`Unsafe production configuration:\n  ${unsafe.join('\n  ')}`);

@@ -132,7 +132,8 @@ export class ActivationService {
       this.#store.countSince({ nationalId: input.nationalId }, now - DAY_MS),
       this.#store.countSince({ sourceIp: input.ip }, now - HOUR_MS),
     ]);
-    const scope = bySource > this.#options.sendsPerIpPerHour ? 'source' : byIdentifier > this.#options.sendsPerIdentifierPerHour ? 'identifier' : byIdentifierToday > this.#options.sendsPerIdentifierPerDay ? 'identifier_day' : undefined;
+    // The day's limit before the hour's: « réessayez dans une heure » would only lead to the other.
+    const scope = bySource > this.#options.sendsPerIpPerHour ? 'source' : byIdentifierToday > this.#options.sendsPerIdentifierPerDay ? 'identifier_day' : byIdentifier > this.#options.sendsPerIdentifierPerHour ? 'identifier' : undefined;
     if (scope) {
       await this.#store.delete(flow.id);
       await this.#audit.append({ actor: `device-app:${input.ip}`, event: 'activation.throttled', subject: input.nationalId, details: { scope } });

@@ -88,8 +88,8 @@ export async function deviceRoutes(app: FastifyInstance, deps: DeviceRoutesDeps)
 
   app.post('/device/v1/activate', async (request, reply) => {
     const body = parse(activateBody, request.body);
-    // Anyone can sign with a key of their own: without a limit, guesses would burn professionals'
-    // pending codes and fill the audit log. Counted before the signature, whose check stores a
+    // Anyone can sign with a key of their own: without a limit, guesses would fill the audit log
+    // (and, unbounded, one day find a code). Counted before the signature, whose check stores a
     // replay nonce: past the limit, a request writes nothing.
     if (!(await deps.activationAttemptAllowed(request.ip))) throw deviceErrors.ACTIVATION_RATE_LIMITED({ headers: { 'retry-after': '3600' } });
     await devices.authenticate({ method: request.method, path: request.url, headers: request.headers, body: request.rawBody ?? '' }, body.publicKey);

@@ -5,6 +5,8 @@
 const SIGNATURE = '\n--\nVigie — Connexion des professionnels de santé\nCe message est automatique, merci de ne pas y répondre.';
 
 const dateFormat = new Intl.DateTimeFormat('fr-FR', { dateStyle: 'long', timeStyle: 'short', timeZone: 'Europe/Paris' });
+// Digits only: month names are not all GSM 7-bit (« août »), and one such letter makes a whole SMS UCS-2.
+const smsDateFormat = new Intl.DateTimeFormat('fr-FR', { dateStyle: 'short', timeStyle: 'short', timeZone: 'Europe/Paris' });
 
 export function formatDate(ms: number): string {
   return dateFormat.format(new Date(ms));
@@ -60,5 +62,5 @@ export function deviceActivatedEmail(input: { at: number; revokeUrl: string; rev
 /** The notice by SMS, for a professional without an email on file: the same date and link. */
 export function deviceActivatedSms(input: { at: number; revokeUrl: string }): string {
   // GSM 7-bit characters only (É, é and à are).
-  return `Vigie e-CPS : une e-CPS a été activée sur votre compte le ${formatDate(input.at)}. Ce n'était pas vous ? Révoquez-la : ${input.revokeUrl}`;
+  return `Vigie e-CPS : une e-CPS a été activée sur votre compte le ${smsDateFormat.format(new Date(input.at))}. Pas vous ? Révoquez-la : ${input.revokeUrl}`;
 }

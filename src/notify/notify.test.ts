@@ -2,8 +2,9 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { HttpJsonSms, SmsDeliveryError } from './sms.ts';
-import { SmtpMailer, smtpRequiresTls } from './mailer.ts';
-import { activationCodeEmail, activationCodeSms, deviceActivatedEmail } from './messages.ts';
+import { SmtpMailer } from './mailer.ts';
+import { smtpRequiresTls } from './smtp-policy.ts';
+import { activationCodeEmail, activationCodeSms, deviceActivatedEmail, deviceActivatedSms } from './messages.ts';
 import { startSmtpSink } from '../../test/support/smtp.ts';
 
 // GSM 03.38 basic character set: an SMS in it fits 160 characters (UCS-2 would cut it to 70).
@@ -15,6 +16,17 @@ describe('messages', () => {
     assert.match(text, GSM7);
     assert.ok(text.length <= 160, `${text.length} characters`);
     assert.match(text, /123456/);
+  });
+  it('the SMS notice is GSM 7-bit whatever the month, and holds the date and the revocation link', () => {
+    const revokeUrl = 'https://vigie.example/e-cps/revoquer?token=' + 'a'.repeat(43);
+    for (let month = 0; month < 12; month += 1) {
+      const text = deviceActivatedSms({ at: Date.UTC(2026, month, 15, 11, 45), revokeUrl });
+      assert.match(text, GSM7, text);
+      assert.ok(text.length <= 2 * 153, `${text.length} characters: two segments at most`);
+    }
+    const text = deviceActivatedSms({ at: Date.UTC(2026, 7, 15, 11, 45), revokeUrl });
+    assert.match(text, /le 15\/08\/2026 13:45\. /, 'Paris time');
+    assert.ok(text.endsWith(revokeUrl));
   });
   it('the emails are French and carry no identifier; the notice holds the revocation link', () => {
     const codeMail = activationCodeEmail({ code: '654321', ttlMinutes: 10 });

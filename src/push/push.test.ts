@@ -95,9 +95,20 @@ describe('push subscriptions with keys nothing can be encrypted to', () => {
   });
 
   it('one stored before the check is reported gone (dropped), not thrown at every challenge', async () => {
-    const gateway = new WebPushGateway({ keys: deriveVapidKeys(randomBytes(32)), subject: 'mailto:ops@vigie.test' });
+    const gateway = new WebPushGateway({ keys: deriveVapidKeys(randomBytes(32)), subject: 'mailto:ops@vigie.test', acceptsEndpoint: () => true });
     const result = await gateway.send({ deviceId: 'd1', endpoint: 'https://push.example/s/1', p256dh: offCurve, auth: randomBytes(16).toString('base64url') }, { challengeId: 'c1', ttlSeconds: 60 });
     assert.deepEqual(result, { status: 'gone' });
+  });
+});
+
+describe('a subscription stored under an older endpoint rule', () => {
+  it('is reported gone (dropped) instead of called', async () => {
+    const { pushHosts } = loadConfig({});
+    const gateway = new WebPushGateway({ keys: deriveVapidKeys(randomBytes(32)), subject: 'mailto:ops@vigie.test', acceptsEndpoint: (endpoint) => isAcceptablePushEndpoint(endpoint, { production: true, pushHosts }) });
+    const keys = { p256dh: createECDH('prime256v1').generateKeys().toString('base64url'), auth: randomBytes(16).toString('base64url') };
+    // Not a push service (and not resolvable here: a call would end as `failed`, not `gone`).
+    assert.deepEqual(await gateway.send({ deviceId: 'd1', endpoint: 'https://push.example/s/1', ...keys }, { challengeId: 'c1', ttlSeconds: 60 }), { status: 'gone' });
+    assert.deepEqual(await gateway.send({ deviceId: 'd2', endpoint: 'https://[2002:7f00:1::]/s/1', ...keys }, { challengeId: 'c1', ttlSeconds: 60 }), { status: 'gone' });
   });
 });
 

@@ -11,13 +11,21 @@ export class WebPushGateway implements PushGateway {
   readonly name = 'webpush';
   readonly #vapid: { subject: string; publicKey: string; privateKey: string };
   readonly #timeoutMs: number;
+  readonly #acceptsEndpoint: (endpoint: string) => boolean;
 
-  constructor(options: { keys: VapidKeys; subject: string; timeoutMs?: number }) {
+  /**
+   * `acceptsEndpoint`: the registration rule (./endpoint.ts), checked again before each send: a
+   * subscription stored under an older rule, or before VIGIE_PUSH_HOSTS was narrowed, is dropped
+   * instead of called.
+   */
+  constructor(options: { keys: VapidKeys; subject: string; timeoutMs?: number; acceptsEndpoint: (endpoint: string) => boolean }) {
     this.#vapid = { subject: options.subject, publicKey: options.keys.publicKey, privateKey: options.keys.privateKey };
     this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#acceptsEndpoint = options.acceptsEndpoint;
   }
 
   async send(target: PushTarget, message: PushMessage): Promise<PushResult> {
+    if (!this.#acceptsEndpoint(target.endpoint)) return { status: 'gone' };
     const payload = JSON.stringify({ type: 'challenge', challengeId: message.challengeId });
     let details;
     try {

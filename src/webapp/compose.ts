@@ -14,7 +14,8 @@ import { ActivationService } from '../device/activation.ts';
 import { SqlCodeActivationStore, SqlRevokeTokenStore, type CodeActivationStore } from '../device/activation-store.ts';
 import { activationRoutes, revokeLinkRoutes } from '../device/activation-routes.ts';
 import { OUTBOX_RETENTION_MS, SqlOutboxStore, type OutboxStore } from '../notify/outbox.ts';
-import { OutboxMailer, SmtpMailer, smtpRequiresTls, type Mailer } from '../notify/mailer.ts';
+import { OutboxMailer, SmtpMailer, type Mailer } from '../notify/mailer.ts';
+import { smtpRequiresTls } from '../notify/smtp-policy.ts';
 import { HttpJsonSms, OutboxSms, type SmsSender } from '../notify/sms.ts';
 import { outboxDevRoutes } from '../notify/routes.ts';
 import { deriveVapidKeys } from '../push/vapid.ts';
@@ -22,6 +23,7 @@ import { WebPushGateway } from '../push/webpush.ts';
 import { SqlPushStore, type PushStore } from '../push/store.ts';
 import { DeliveryHub } from '../push/hub.ts';
 import { pushRoutes } from '../push/routes.ts';
+import { isAcceptablePushEndpoint } from '../push/endpoint.ts';
 import { webAppRoutes } from './routes.ts';
 
 export interface AuthenticatorApp {
@@ -69,7 +71,7 @@ export function composeAuthenticatorApp(deps: {
   const vapid = deriveVapidKeys(deps.keys.vapid);
   const subject = config.vapidSubject ?? (config.issuer.startsWith('https://') ? config.issuer : 'mailto:admin@localhost');
   const push = new SqlPushStore(deps.db);
-  const hub = new DeliveryHub({ bus: deps.bus, challenges: deps.challenges, push, devices: deps.deviceStore, gateway: new WebPushGateway({ keys: vapid, subject }), clock, logger });
+  const hub = new DeliveryHub({ bus: deps.bus, challenges: deps.challenges, push, devices: deps.deviceStore, gateway: new WebPushGateway({ keys: vapid, subject, acceptsEndpoint: (endpoint) => isAcceptablePushEndpoint(endpoint, { production: config.production, pushHosts: config.pushHosts }) }), clock, logger });
   hub.start();
 
   const plugins: Array<(app: FastifyInstance) => Promise<void>> = [

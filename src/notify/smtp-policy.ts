@@ -1,0 +1,10 @@
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * Whether an smtp:// connection must be upgraded with STARTTLS or fail: in production, codes and
+ * revocation links must not cross a network in clear. A relay on this machine is exempt (it is
+ * that relay's job to send on with TLS); smtps:// is encrypted from the start anyway.
+ */
+export function smtpRequiresTls(url: string, production: boolean): boolean {
+  return production && !LOOPBACK_HOSTS.has(new URL(url).hostname);
+}
