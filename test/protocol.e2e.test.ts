@@ -129,6 +129,27 @@ describe('OIDC protocol features', () => {
     await assert.rejects(client.refreshTokenGrant(rp, refreshed.refresh_token ?? tokens.refresh_token), (error: { error?: string }) => error.error === 'invalid_grant');
   });
 
+  it('single sign-on does not extend the session: it ends its lifetime after the approval', async () => {
+    const login = await startBrowserLogin(t, DEMO_PRO.nationalId);
+    const { challenges } = (await device.listChallenges()).body;
+    assert.equal((await device.approve(challenges[0]!.id, login.displayCode, '2468')).status, 200);
+    await continueLogin(t, login);
+    const sessionId = login.jar.get(new URL(t.issuer).host, '_session')!;
+    const expiry = async () => {
+      const row = await t.vigie.db.kysely.selectFrom('oidc_model').select(['payload', 'expires_at']).where('model', '=', 'Session').where('id', '=', sessionId).executeTakeFirstOrThrow();
+      return { exp: (JSON.parse(row.payload) as { exp: number }).exp, expiresAt: Number(row.expires_at) };
+    };
+    const first = await expiry();
+    // oidc-provider dates in whole seconds, by the real clock: let one pass.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const { url } = await authorizationRequest(t.rp, { redirect_uri: t.redirectUri, scope: 'openid scope_all' });
+    const sso = await follow(login.jar, url, (u) => u.href.startsWith(t.redirectUri));
+    assert.ok(sso.url.searchParams.get('code'), 'single sign-on');
+    const after = await expiry();
+    assert.equal(after.exp, first.exp, 'the session still ends when it did');
+    assert.ok(after.expiresAt <= first.expiresAt + 1000, 'and its row too');
+  });
+
   it("the provider's own pages (logout, errors) cannot be framed", async () => {
     for (const path of ['/session/end', '/auth?client_id=nobody']) {
       const response = await fetch(`${t.issuer}${path}`, { redirect: 'manual' });

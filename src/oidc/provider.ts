@@ -133,6 +133,17 @@ function clientAssertionCheck(issuer: string): NonNullable<Configuration['assert
   };
 }
 
+/**
+ * oidc-provider saves a session again, with a fresh TTL, on every request that finds it: a session
+ * used for single sign-on every few hours would never end, nor would a stolen session cookie kept
+ * busy. A session lasts `ttlSeconds` from its login (the phone's approval), however it is used; a
+ * new approval starts it again.
+ */
+export function absoluteSessionTtl(ttlSeconds: number, nowSeconds: () => number = () => Math.floor(Date.now() / 1000)) {
+  return (_ctx: KoaContextWithOIDC, session: { loginTs?: number | undefined }): number =>
+    session.loginTs === undefined ? ttlSeconds : Math.max(1, Math.min(ttlSeconds, session.loginTs + ttlSeconds - nowSeconds()));
+}
+
 export function createProvider(deps: ProviderDeps): Provider {
   const settings = protocolSettings(deps.sessionTtlSeconds);
   const configuration: Configuration = {
@@ -140,6 +151,8 @@ export function createProvider(deps: ProviderDeps): Provider {
     jwks: { keys: deps.signingKeys as never },
     cookies: { keys: deps.cookieKeys, long: { signed: true, httpOnly: true, sameSite: 'lax' }, short: { signed: true, httpOnly: true, sameSite: 'lax' } },
     ...settings,
+    // oidc-provider dates logins (`loginTs`, from the approval: login/interactions.ts) by its own clock.
+    ttl: { ...settings.ttl, Session: absoluteSessionTtl(deps.sessionTtlSeconds) },
     features: { ...settings.features, rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource } },
     interactions: { ...settings.interactions, policy: loginPolicy(new Set(deps.freshLoginClients ?? [])) },
     async findAccount(_ctx, sub) {
