@@ -8,11 +8,11 @@ import { request as httpRequest } from 'node:http';
 import * as client from 'openid-client';
 import { startTestVigie, startBrowserLogin, continueLogin, resumeLogin, DEMO_PRO, type TestVigie } from './support/harness.ts';
 import type { DeviceSimulator } from '../src/device/simulator.ts';
-import { authorizationRequest, follow, request, type Jar } from './support/browser.ts';
+import { authorizationRequest, field, follow, request, submit, type Jar } from './support/browser.ts';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config/index.ts';
 import { createVigie } from '../src/server.ts';
@@ -150,14 +150,53 @@ describe('OIDC protocol features', () => {
     assert.ok(after.expiresAt <= first.expiresAt + 1000, 'and its row too');
   });
 
-  it("the provider's own pages (logout, errors) cannot be framed", async () => {
+  it("the provider's own pages (logout, errors) cannot be framed and run no script but their own", async () => {
     for (const path of ['/session/end', '/auth?client_id=nobody']) {
       const response = await fetch(`${t.issuer}${path}`, { redirect: 'manual' });
       assert.match(response.headers.get('content-type') ?? '', /text\/html/, path);
       assert.equal(response.headers.get('x-frame-options'), 'DENY', path);
-      assert.equal(response.headers.get('content-security-policy'), "frame-ancestors 'none'", path);
+      const csp = response.headers.get('content-security-policy') ?? '';
+      assert.match(csp, /frame-ancestors 'none'/, path);
+      // 'self', and the hashes of oidc-provider's own inline scripts (the logout form's submit).
+      const scriptSrc = csp.split(';').find((d) => d.trim().startsWith('script-src'))!.trim().split(/\s+/).slice(1);
+      assert.ok(scriptSrc.length > 0 && scriptSrc.every((source) => source === "'self'" || /^'sha256-[A-Za-z0-9+/]+=*'$/.test(source)), csp);
+      assert.match(csp, /default-src 'none'/, path);
       assert.equal(response.headers.get('x-content-type-options'), 'nosniff', path);
     }
+  });
+
+  it('RP-initiated logout: the confirmation ends the session and returns to the service', async () => {
+    const login = await startBrowserLogin(t, DEMO_PRO.nationalId);
+    const { challenges } = (await device.listChallenges()).body;
+    assert.equal((await device.approve(challenges[0]!.id, login.displayCode, '2468')).status, 200);
+    const callback = await continueLogin(t, login);
+    const tokens = await client.authorizationCodeGrant(t.rp, callback.url, { pkceCodeVerifier: login.verifier, expectedState: login.state, expectedNonce: login.nonce });
+    const sessionId = login.jar.get(new URL(t.issuer).host, '_session')!;
+    const end = client.buildEndSessionUrl(t.rp, { id_token_hint: tokens.id_token!, state: 'bye' });
+    const confirm = await request(login.jar, end);
+    assert.equal(confirm.status, 200);
+    const pageHtml = await confirm.text();
+    const action = /<form id="op.logoutForm" method="post" action="([^"]+)"/.exec(pageHtml)![1]!;
+    const done = await submit(login.jar, action, { xsrf: field(pageHtml, 'xsrf')!, logout: 'yes' }, () => true);
+    assert.equal(done.response.status, 303);
+    assert.equal(await t.vigie.db.kysely.selectFrom('oidc_model').select('id').where('model', '=', 'Session').where('id', '=', sessionId).executeTakeFirst(), undefined, 'the session is gone');
+  });
+
+  it('response_mode=form_post: the auto-submitting page runs under the policy, its one inline script allowed by hash', async () => {
+    const login = await startBrowserLogin(t, DEMO_PRO.nationalId);
+    const { challenges } = (await device.listChallenges()).body;
+    assert.equal((await device.approve(challenges[0]!.id, login.displayCode, '2468')).status, 200);
+    await continueLogin(t, login);
+    const { url } = await authorizationRequest(t.rp, { redirect_uri: t.redirectUri, scope: 'openid', response_mode: 'form_post' });
+    const response = await request(login.jar, url);
+    assert.equal(response.status, 200);
+    const body = await response.text();
+    const script = /<script>([\s\S]*?)<\/script>/.exec(body)![1]!;
+    const csp = response.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /default-src 'none'/);
+    const hash = `'sha256-${createHash('sha256').update(script).digest('base64')}'`;
+    assert.ok(csp.split(';').find((d) => d.trim().startsWith('script-src'))!.split(/\s+/).includes(hash), csp);
+    assert.match(body, new RegExp(`<form method="post" action="${t.redirectUri.replace(/[.]/g, '\\.')}">`));
   });
 
   it('authenticates services with client_secret_post and private_key_jwt', async () => {

@@ -189,6 +189,27 @@ describe('the wallet in a real browser (Chromium)', { skip: missing }, () => {
     await mailbox.close();
   });
 
+  it('logging out from a service: the provider’s confirmation and its auto-submitted form run under the strict policy', async () => {
+    const context = await browser.newContext(DESKTOP);
+    const page = await context.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${d.demo.url}/login`);
+    await approveOnLoginPage(page, device, 'Service de santé (démo)');
+    await page.waitForURL(`${d.demo.url}/`);
+    const [confirmation] = await Promise.all([page.waitForResponse((r) => r.url().startsWith(`${t.issuer}/session/end?`)), page.getByRole('button', { name: 'Se déconnecter' }).click()]);
+    await page.getByRole('heading', { name: 'Se déconnecter de Vigie ?' }).waitFor();
+    assert.match(confirmation.headers()['content-security-policy'] ?? '', /default-src 'none'/);
+    await page.getByRole('button', { name: 'Me déconnecter', exact: true }).click();
+    // oidc-provider's form_post page submits itself (an inline script allowed by its hash), back to the service.
+    await page.waitForURL(`${d.demo.url}/`);
+    await page.getByRole('link', { name: /Se connecter/ }).or(page.getByRole('button', { name: /Se connecter/ })).first().waitFor();
+    // Again with no session left: the provider answers with its auto-submitting page at once.
+    await page.goto(`${t.issuer}/session/end`);
+    await page.getByRole('heading', { name: 'Vous êtes déconnecté' }).waitFor();
+    assert.deepEqual(errors, [], 'no script error or CSP violation');
+    await context.close();
+  });
+
   it('« Me déconnecter partout » asks first, then ends everything, the wallet included', async () => {
     await wallet.getByRole('link', { name: 'Connexions' }).click();
     let asked = '';

@@ -8,9 +8,14 @@ import { installErrorHandling } from './errors.ts';
 
 const LOGIN_SCRIPT = readFileSync(new URL('../login/static/login.js', import.meta.url), 'utf8');
 const SECURITY_HEADERS = { 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'x-frame-options': 'DENY' };
-/** oidc-provider's pages carry inline scripts (form_post, logout): no script policy, but no framing either. */
-const PROVIDER_HEADERS = { ...SECURITY_HEADERS, 'content-security-policy': "frame-ancestors 'none'" };
+// form-action: the login pages post to themselves, oidc-provider's form_post to the services.
 const CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'";
+/**
+ * The same policy on oidc-provider's pages (logout, errors, form_post): it adds the hash of each
+ * inline script it writes (form_post's auto-submit) to a script-src it finds on the response, so
+ * no other script runs on the origin where the e-CPS app keeps its device key.
+ */
+const PROVIDER_HEADERS = { ...SECURITY_HEADERS, 'content-security-policy': CSP };
 
 export interface HttpOptions {
   logger: Logger;
