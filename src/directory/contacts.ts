@@ -17,7 +17,8 @@ export const contactErrors = defineErrors({
 /** `8` + RPPS (11 digits) or `0` + ADELI (9 characters). */
 export const NATIONAL_ID = /^(?:8\d{11}|0(?:\d{2}|2[AB])\d{7})$/;
 
-const EMAIL = /^[^\s@"<>(),;:]+@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/;
+// No control or format characters (NUL, bidi overrides) in the local part: they would reach the mail server or the screen.
+const EMAIL = /^[^\s\p{C}@"<>(),;:]+@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/u;
 
 /** Trims and lower-cases the domain; undefined when the address is not plausible. */
 export function normaliseEmail(input: string): string | undefined {
@@ -50,15 +51,18 @@ export function normaliseMobile(input: string): string | undefined {
   let digits = input.trim().replace(/[\s.\-/]/g, '').replace('(0)', '');
   if (!/^\+?\d+$/.test(digits)) return undefined;
   if (digits.startsWith('00')) digits = '+' + digits.slice(2);
-  let national: string;
+  let national = digits;
+  let written: string | undefined;
   if (digits.startsWith('+')) {
-    const code = ['+33', '+590', '+596', '+594', '+262', '+269'].find((c) => digits.startsWith(c));
-    if (!code) return undefined;
-    national = '0' + digits.slice(code.length).replace(/^0/, '');
-  } else {
-    national = digits;
+    written = ['+33', '+590', '+596', '+594', '+262'].find((c) => digits.startsWith(c));
+    if (!written) return undefined;
+    national = '0' + digits.slice(written.length).replace(/^0/, '');
   }
-  for (const [range, code] of OVERSEAS_MOBILE) if (range.test(national)) return code + national.slice(1);
+  const overseas = OVERSEAS_MOBILE.find(([range]) => range.test(national));
+  // An overseas country code must match the number's own range: `+590 6 12…` is no mobile of
+  // Guadeloupe, and made into +33 6 12… it would send the codes to someone else.
+  if (written && written !== '+33' && overseas?.[1] !== written) return undefined;
+  if (overseas) return overseas[1] + national.slice(1);
   return /^0[67]\d{8}$/.test(national) ? '+33' + national.slice(1) : undefined;
 }
 

@@ -218,14 +218,15 @@ describe('directory contacts import', () => {
     assert.equal(normaliseMobile('0690 12 34 56'), '+590690123456');
     assert.equal(normaliseMobile('+596 696 12 34 56'), '+596696123456');
     assert.equal(normaliseMobile('0639 12 34 56'), '+262639123456');
-    for (const input of ['0123456789', '061234567', '06123456789', '+44 7911 123456', '06 12 34 56 7a', '', '+33 1 23 45 67 89']) {
+    // An overseas country code with a number outside its ranges is refused, not made a metropolitan mobile.
+    for (const input of ['0123456789', '061234567', '06123456789', '+44 7911 123456', '06 12 34 56 7a', '', '+33 1 23 45 67 89', '+590 6 12 34 56 78', '+262612345678', '+269 6 12 34 56 78', '+596 690 12 34 56']) {
       assert.equal(normaliseMobile(input), undefined, input);
     }
   });
 
   it('validates email shapes', () => {
     assert.equal(normaliseEmail(' Camille.Martin@Demo.Vigie.Test '), 'Camille.Martin@demo.vigie.test');
-    for (const input of ['camille', 'camille@', '@demo.vigie.test', 'camille@demo', 'ca mille@demo.vigie.test', 'a@b@c.fr', 'camille@-demo.fr']) {
+    for (const input of ['camille', 'camille@', '@demo.vigie.test', 'camille@demo', 'ca mille@demo.vigie.test', 'a@b@c.fr', 'camille@-demo.fr', 'a\u0000b@demo.vigie.test', 'a\u202eb@demo.vigie.test']) {
       assert.equal(normaliseEmail(input), undefined, input);
     }
   });
