@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { sql } from 'kysely';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createLogger } from './lib/log.ts';
 import type { FastifyInstance } from 'fastify';
 import type Provider from 'oidc-provider';
 import type { Config } from './config/index.ts';
@@ -76,7 +77,7 @@ const WALLET_SWEEP_MS = 15_000;
 /** The composition root: stores, domain services, protocol engine and HTTP, wired once. */
 export async function createVigie(config: Config, options: { clock?: Clock; logger?: Logger; geo?: GeoLocator } = {}): Promise<Vigie> {
   const clock = options.clock ?? systemClock;
-  const logger = options.logger ?? pino({ level: config.logLevel, redact: ['req.headers.authorization', 'req.headers.cookie', '*.pin', '*.code', '*.activationCode', '*.client_secret'] });
+  const logger = options.logger ?? createLogger(config.logLevel);
   const db = openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
   await migrate(db);
   const keys = resolveKeys(config, logger);

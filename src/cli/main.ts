@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { basename } from 'node:path';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { createLogger } from '../lib/log.ts';
 import { describeSettings, loadConfig } from '../config/index.ts';
 import { createVigie, type Vigie } from '../server.ts';
 import { migrate, openDatabase } from '../store/db.ts';
@@ -73,7 +73,7 @@ function required(flags: Flags, name: string): string {
 }
 
 async function withVigie<T>(body: (vigie: Vigie) => Promise<T>): Promise<T> {
-  const vigie = await createVigie(loadConfig(), { logger: pino({ level: 'error' }) });
+  const vigie = await createVigie(loadConfig(), { logger: createLogger('error') });
   try {
     return await body(vigie);
   } finally {
