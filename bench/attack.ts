@@ -153,7 +153,7 @@ async function simulate(name: ConfigName): Promise<WorkerResult> {
   const port = await freePort();
   const config = loadConfig({
     NODE_ENV: 'test', HOST: '127.0.0.1', PORT: String(port), VIGIE_DATA_DIR: dataDir, LOG_LEVEL: 'silent', VIGIE_DEMO: 'false',
-    VIGIE_SECRET: randomBytes(32).toString('hex'), VIGIE_TRUST_PROXY: 'true', VIGIE_ACTIVATION_ATTEMPTS_PER_IP_PER_HOUR: '100000000', ...CONFIGS[name],
+    VIGIE_SECRET: randomBytes(32).toString('hex'), VIGIE_TRUST_PROXY: 'true', VIGIE_ACTIVATION_ATTEMPTS_PER_IP_PER_HOUR: '100000000', VIGIE_AUTHORIZATIONS_PER_IP_PER_MINUTE: '100000000', ...CONFIGS[name],
   });
   const vigie: Vigie = await createVigie(config, { clock, logger: pino({ level: 'silent' }) });
   try {

@@ -77,6 +77,8 @@ const COMMON_ENV = {
   VIGIE_BREAKER_PUSHES_PER_MINUTE: '100000000',
   // Every simulator device is activated from 127.0.0.1.
   VIGIE_ACTIVATION_ATTEMPTS_PER_IP_PER_HOUR: '100000000',
+  // Every authorization request too (a hospital behind one address, raised likewise).
+  VIGIE_AUTHORIZATIONS_PER_IP_PER_MINUTE: '100000000',
   BENCH_PROFESSIONALS: String(PROFESSIONALS),
   BENCH_CLIENT_ID: CLIENT_ID,
   BENCH_REDIRECT_URI: REDIRECT_URI,

@@ -218,6 +218,8 @@ async function startVigie(dataDir: string, profileDir: string | undefined): Prom
       VIGIE_BREAKER_PUSHES_PER_MINUTE: '100000000',
       // Every simulator device is activated from 127.0.0.1.
       VIGIE_ACTIVATION_ATTEMPTS_PER_IP_PER_HOUR: '100000000',
+      // Every authorization request too (a hospital behind one address, raised likewise).
+      VIGIE_AUTHORIZATIONS_PER_IP_PER_MINUTE: '100000000',
       BENCH_PROFESSIONALS: String(PROFESSIONALS),
       BENCH_CLIENT_ID: CLIENT_ID,
       BENCH_CLIENT_SECRET: secret,

@@ -2,6 +2,8 @@ import { hostname } from 'node:os';
 import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { createLogger } from './lib/log.ts';
+import { commonErrors } from './lib/errors.ts';
+import { canonicalIp, prefixOf } from './defence/source.ts';
 import type { FastifyInstance } from 'fastify';
 import type Provider from 'oidc-provider';
 import type { Config } from './config/index.ts';
@@ -180,6 +182,17 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
     logger,
     trustProxy: config.trustProxy,
     provider,
+    beforeAuthorization: async (request) => {
+      const limit = config.authorizationsPerIpPerMinute;
+      const ip = canonicalIp(request.ip);
+      const [address, prefix, site] = await Promise.all([
+        defence.withinRate(`authorize:${ip}`, limit, 60_000),
+        defence.withinRate(`authorize-prefix:${prefixOf(ip)}`, 2 * limit, 60_000),
+        defence.siteWithinRate('authorize', ip, 2 * limit, 60_000),
+      ]);
+      // French: a browser shows it (the error page), before any service is known.
+      if (!(address && prefix && site)) throw commonErrors.RATE_LIMITED({ message: 'Trop de demandes de connexion depuis votre réseau. Réessayez dans une minute.', headers: { 'retry-after': '60' } });
+    },
     plugins: [
       (instance) => loginRoutes(instance, { provider, cookieKeys, login, bus, clock, csrfKey: keys.csrf, defence, trust }),
       (instance) => defenceRoutes(instance, { devices, defence, challenges, clock }),

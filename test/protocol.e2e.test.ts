@@ -408,3 +408,42 @@ describe('signing key rotation, across node restarts', () => {
     }
   });
 });
+
+describe('authorization requests: each stores an interaction, so their size and rate are bounded', () => {
+  let t: TestVigie;
+  before(async () => {
+    t = await startTestVigie({ env: { VIGIE_AUTHORIZATIONS_PER_IP_PER_MINUTE: '3' } });
+  });
+  after(async () => t.close());
+
+  it('past its rate, an address gets 429 with Retry-After (a French page for a browser); a minute later it may again', async () => {
+    const ask = async (accept = 'text/html') => {
+      const { url } = await authorizationRequest(t.rp, { redirect_uri: t.redirectUri, scope: 'openid' });
+      return fetch(url, { redirect: 'manual', headers: { accept } });
+    };
+    for (let i = 0; i < 3; i += 1) {
+      const response = await ask();
+      assert.equal(response.status, 303, `request ${i + 1}`);
+      assert.match(response.headers.get('location') ?? '', /\/interaction\//);
+    }
+    const refused = await ask();
+    assert.equal(refused.status, 429);
+    assert.equal(refused.headers.get('retry-after'), '60');
+    assert.match(await refused.text(), /Trop de demandes/);
+    assert.equal((await ask('application/json')).status, 429);
+    t.clock.advance(2 * 60_000);
+    assert.equal((await ask()).status, 303);
+  });
+
+  it('a request larger than 4 KB is refused before it is stored', async () => {
+    t.clock.advance(2 * 60_000);
+    const { url } = await authorizationRequest(t.rp, { redirect_uri: t.redirectUri, scope: 'openid' });
+    url.searchParams.set('login_hint', 'y'.repeat(5000));
+    const response = await fetch(url, { redirect: 'manual', headers: { accept: 'application/json' } });
+    assert.equal(response.status, 400);
+    assert.match(((await response.json()) as { message: string }).message, /larger than 4096 bytes/);
+    const body = new URLSearchParams({ client_id: 'test-rp', redirect_uri: t.redirectUri, response_type: 'code', scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', login_hint: 'y'.repeat(5000) });
+    const posted = await fetch(`${t.issuer}/auth`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body });
+    assert.equal(posted.status, 400);
+  });
+});

@@ -3,7 +3,8 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import formbody from '@fastify/formbody';
 import type { Logger } from 'pino';
 import type Provider from 'oidc-provider';
-import { PROVIDER_PATH_PREFIXES } from '../oidc/provider.ts';
+import { PROVIDER_PATH_PREFIXES, PROVIDER_ROUTES } from '../oidc/provider.ts';
+import { commonErrors } from '../lib/errors.ts';
 import { installErrorHandling } from './errors.ts';
 
 const LOGIN_SCRIPT = readFileSync(new URL('../login/static/login.js', import.meta.url), 'utf8');
@@ -24,7 +25,17 @@ export interface HttpOptions {
   provider: Provider;
   /** Plugins registered in their own encapsulated context (login pages, device protocol, ...). */
   plugins: Array<(app: FastifyInstance) => Promise<void>>;
+  /** Throws (a VigieError) to refuse a new authorization request, e.g. past its source's rate. */
+  beforeAuthorization?: (request: FastifyRequest) => Promise<void>;
 }
+
+/**
+ * Every new authorization request stores an Interaction (10 minutes) before anyone logs in: its
+ * size is capped here, its rate by `beforeAuthorization`, so that no one can fill Redis or the
+ * node's memory with them. 4 KB is far more than a request of ours needs (the `claims` parameter
+ * included).
+ */
+const MAX_AUTHORIZATION_REQUEST_BYTES = 4096;
 
 /** The last `hops` addresses of a request's chain are proxies of ours (proxy-addr's hop count). */
 function trustHops(hops: number): false | ((address: string, hop: number) => boolean) {
@@ -38,9 +49,17 @@ function trustHops(hops: number): false | ((address: string, hop: number) => boo
 export async function buildHttp(options: HttpOptions): Promise<FastifyInstance> {
   const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, trustProxy: trustHops(options.trustProxy), bodyLimit: 64 * 1024, logController: new LogController({ disableRequestLogging: true }) });
   const callback = options.provider.callback();
+  // Before the routes: the provider's take it when they were added (its size and rate refusals).
+  installErrorHandling(app);
 
   // A hijacked reply skips onSend below: the provider's pages (logout, errors) get their headers here.
   const toProvider = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (request.url === PROVIDER_ROUTES.authorization || request.url.startsWith(`${PROVIDER_ROUTES.authorization}?`)) {
+      if (request.url.length > MAX_AUTHORIZATION_REQUEST_BYTES || Number(request.headers['content-length'] ?? 0) > MAX_AUTHORIZATION_REQUEST_BYTES) {
+        throw commonErrors.VALIDATION_FAILED({ message: `The authorization request is larger than ${MAX_AUTHORIZATION_REQUEST_BYTES} bytes.` });
+      }
+      await options.beforeAuthorization?.(request);
+    }
     reply.hijack();
     for (const [name, value] of Object.entries(PROVIDER_HEADERS)) reply.raw.setHeader(name, value);
     callback(request.raw, reply.raw);
@@ -61,7 +80,6 @@ export async function buildHttp(options: HttpOptions): Promise<FastifyInstance> 
   });
 
   await app.register(formbody, { bodyLimit: 4 * 1024 });
-  installErrorHandling(app);
 
   app.get('/static/login.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=300').send(LOGIN_SCRIPT));
 
