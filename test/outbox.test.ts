@@ -13,7 +13,7 @@ import { run } from '../src/cli/main.ts';
 describe('outbox', () => {
   it('/dev/outbox shows the messages in development, and does not exist otherwise', async () => {
     for (const env of ['development', 'test'] as const) {
-      const t = await startTestVigie({ env: { NODE_ENV: env, VIGIE_DEMO: 'false' } });
+      const t = await startTestVigie({ env: { NODE_ENV: env, VIGIE_DEMO: 'false', VIGIE_TRUST_PROXY: 'true' } });
       try {
         await fetch(`${t.issuer}/device/v1/activation`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ nationalId: '810000000017' }) });
         await t.vigie.authenticator.activation.drain();
@@ -23,6 +23,8 @@ describe('outbox', () => {
           const html = await page.text();
           assert.match(html, /Votre code d’activation e-CPS/);
           assert.match(html, /SMS · .* à \+33612345678/);
+          // Another machine of the network (a server on 0.0.0.0 to try the app on a phone) does not see it.
+          assert.equal((await fetch(`${t.issuer}/dev/outbox`, { headers: { 'x-forwarded-for': '192.168.1.20' } })).status, 404);
         } else assert.equal(page.status, 404);
       } finally {
         await t.close();

@@ -2,13 +2,18 @@ import type { FastifyInstance } from 'fastify';
 import { html, page } from '../http/html.ts';
 import type { OutboxStore } from './outbox.ts';
 import { formatDate } from './messages.ts';
+import { canonicalIp } from '../defence/source.ts';
 
 /**
  * /dev/outbox: the emails and SMS the database outbox holds, newest first. Registered only when
- * NODE_ENV=development (see server.ts): the messages hold activation codes.
+ * NODE_ENV=development (see server.ts), and shown only to this machine: the messages hold
+ * activation codes, and a development server listening on 0.0.0.0 (to try the app on a phone)
+ * is reachable from the whole network.
  */
 export async function outboxDevRoutes(app: FastifyInstance, deps: { outbox: OutboxStore }): Promise<void> {
-  app.get('/dev/outbox', async (_request, reply) => {
+  app.get('/dev/outbox', async (request, reply) => {
+    const ip = canonicalIp(request.ip);
+    if (!(ip.startsWith('127.') || ip === '::1')) return reply.callNotFound();
     const messages = await deps.outbox.list({ limit: 50 });
     const rows = messages.map((m) => html`<article class="service">
         <p class="hint">${m.channel === 'email' ? 'E-mail' : 'SMS'} · ${formatDate(m.createdAt)} · à ${m.recipient}</p>
