@@ -247,11 +247,24 @@ const RPPS = /^\d{11}$/;
 const ADELI = /^(?:\d{2}|2[AB])\d{7}$/;
 
 /** Parses one data line (without its line terminator) against a file's layout. */
+/**
+ * The longest field the national file holds is an address line or a company name, well under
+ * this: a longer one is a broken or hostile file, and would otherwise be stored and sent in every
+ * ID token of that person.
+ */
+export const MAX_FIELD_LENGTH = 512;
+
 export function parseLine(text: string, lineNumber: number, layout: Layout): ExtractRow | ExtractError {
+  // Checked before splitting: a line cannot hold more than its fields and their separators.
+  if (text.length > (MAX_FIELD_LENGTH + 1) * layout.width) {
+    return { line: lineNumber, message: `ligne trop longue : ${text.length} caractères (au plus ${MAX_FIELD_LENGTH} par champ)` };
+  }
   const fields = splitLine(text);
   if (fields.length !== layout.width) {
     return { line: lineNumber, message: `nombre de champs incorrect : ${fields.length} au lieu de ${layout.width}` };
   }
+  const tooLong = fields.findIndex((field) => field.length > MAX_FIELD_LENGTH);
+  if (tooLong !== -1) return { line: lineNumber, message: `champ n° ${tooLong + 1} trop long : ${fields[tooLong]!.length} caractères (au plus ${MAX_FIELD_LENGTH})` };
   const get = (field: Field): string => {
     const index = layout[field];
     return index === -1 ? '' : (fields[index] ?? '').trim();

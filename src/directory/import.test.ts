@@ -123,6 +123,28 @@ describe('directory import', () => {
     }
   });
 
+  it('an oversized field or line is reported and skipped, not stored', async () => {
+    const db = await sqlite();
+    try {
+      const lines = extractLines.slice(0, 6);
+      const longName = lines[2]!.split('|');
+      const nameIndex = lines[0]!.split('|').indexOf("Nom d'exercice");
+      longName[nameIndex] = 'X'.repeat(600);
+      lines[2] = longName.join('|');
+      lines[4] = lines[4]! + 'Y'.repeat(60_000);
+      const errors: ExtractError[] = [];
+      const result = await importExtract(Readable.from([lines.join('\n') + '\n']), new SqlDirectoryStore(db), { onError: (e) => errors.push(e) });
+      assert.deepEqual(errors.map((e) => e.line), [3, 5]);
+      assert.match(errors[0]!.message, /champ n° \d+ trop long : 600 caractères \(au plus 512\)/);
+      assert.match(errors[1]!.message, /ligne trop longue/);
+      assert.equal(result.rows, 3);
+      const stored = await new SqlDirectoryStore(db).get(longName[2]!);
+      assert.ok(!JSON.stringify(stored ?? {}).includes('X'.repeat(600)));
+    } finally {
+      await db.close();
+    }
+  });
+
   it('stops at a failing batch: earlier batches stay, the failed one leaves nothing', async () => {
     const db = await sqlite();
     try {
