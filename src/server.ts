@@ -151,10 +151,9 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
   defence.onTrustedBrowsersForgotten((nationalId, actor) => challenges.cancelPendingTrusted(nationalId, actor));
   const trust = new TrustedBrowsers({ key: keys.trustedBrowser, ttlDays: config.trustedBrowserDays, secure: config.issuer.startsWith('https://') });
   /** Counts an activation request of this source (address or IPv6 /56) and of its /48; false past `limit` an hour. */
-  const activationSourceWithinRate = async (purpose: string, ip: string, limit: number) => {
-    const [source, site] = await Promise.all([defence.withinRate(`${purpose}:${activationSource(ip)}`, limit, 3600_000), defence.siteWithinRate(purpose, ip, limit, 3600_000)]);
-    return source && site;
-  };
+  const activationSourceWithinRate = async (purpose: string, ip: string, limit: number) =>
+    // The /48 counts only what its /56 sources were allowed (as for authorization requests below).
+    (await defence.withinRate(`${purpose}:${activationSource(ip)}`, limit, 3600_000)) && (await defence.siteWithinRate(purpose, ip, limit, 3600_000));
   const authenticator = composeAuthenticatorApp({
     config, keys, db, clock, logger, audit, bus, directory, challenges, devices, deviceStore, codeActivations: shortLived.codeActivations,
     activationSourceAllowed: (ip) => activationSourceWithinRate('activation-send', ip, config.activationSendsPerIpPerHour),
@@ -185,13 +184,13 @@ export async function createVigie(config: Config, options: { clock?: Clock; logg
     beforeAuthorization: async (request) => {
       const limit = config.authorizationsPerIpPerMinute;
       const ip = canonicalIp(request.ip);
-      const [address, prefix, site] = await Promise.all([
-        defence.withinRate(`authorize:${ip}`, limit, 60_000),
-        defence.withinRate(`authorize-prefix:${prefixOf(ip)}`, 2 * limit, 60_000),
-        defence.siteWithinRate('authorize', ip, 2 * limit, 60_000),
-      ]);
+      // The prefix counts only what its addresses were allowed: one address flooding from a shared
+      // network (a hospital, a carrier's NAT) must not lock its neighbours out.
+      const allowed =
+        (await defence.withinRate(`authorize:${ip}`, limit, 60_000)) &&
+        (await Promise.all([defence.withinRate(`authorize-prefix:${prefixOf(ip)}`, 2 * limit, 60_000), defence.siteWithinRate('authorize', ip, 2 * limit, 60_000)])).every(Boolean);
       // French: a browser shows it (the error page), before any service is known.
-      if (!(address && prefix && site)) throw commonErrors.RATE_LIMITED({ message: 'Trop de demandes de connexion depuis votre réseau. Réessayez dans une minute.', headers: { 'retry-after': '60' } });
+      if (!allowed) throw commonErrors.RATE_LIMITED({ message: 'Trop de demandes de connexion depuis votre réseau. Réessayez dans une minute.', headers: { 'retry-after': '60' } });
     },
     plugins: [
       (instance) => loginRoutes(instance, { provider, cookieKeys, login, bus, clock, csrfKey: keys.csrf, defence, trust }),

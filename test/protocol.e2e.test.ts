@@ -431,6 +431,12 @@ describe('authorization requests: each stores an interaction, so their size and 
     assert.equal(refused.headers.get('retry-after'), '60');
     assert.match(await refused.text(), /Trop de demandes/);
     assert.equal((await ask('application/json')).status, 429);
+    // However written: oidc-provider's router ignores the case and a trailing slash.
+    for (const path of ['/auth/', '/AUTH']) {
+      const { url } = await authorizationRequest(t.rp, { redirect_uri: t.redirectUri, scope: 'openid' });
+      url.pathname = path;
+      assert.equal((await fetch(url, { redirect: 'manual' })).status, path === '/AUTH' ? 404 : 429, path);
+    }
     t.clock.advance(2 * 60_000);
     assert.equal((await ask()).status, 303);
   });
@@ -445,5 +451,14 @@ describe('authorization requests: each stores an interaction, so their size and 
     const body = new URLSearchParams({ client_id: 'test-rp', redirect_uri: t.redirectUri, response_type: 'code', scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', login_hint: 'y'.repeat(5000) });
     const posted = await fetch(`${t.issuer}/auth`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body });
     assert.equal(posted.status, 400);
+    // A body of unknown length (chunked) could be as large as oidc-provider would read.
+    const chunked = await fetch(`${t.issuer}/auth`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: new Blob([new URLSearchParams({ client_id: 'test-rp', response_type: 'code', scope: 'openid' }).toString()]).stream(),
+      duplex: 'half',
+    } as RequestInit);
+    assert.equal(chunked.status, 400);
   });
 });

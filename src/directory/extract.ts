@@ -246,7 +246,6 @@ const RPPS = /^\d{11}$/;
 /** ADELI: 9 characters, the first two being the département (2A/2B in Corsica). */
 const ADELI = /^(?:\d{2}|2[AB])\d{7}$/;
 
-/** Parses one data line (without its line terminator) against a file's layout. */
 /**
  * The longest field the national file holds is an address line or a company name, well under
  * this: a longer one is a broken or hostile file, and would otherwise be stored and sent in every
@@ -254,6 +253,7 @@ const ADELI = /^(?:\d{2}|2[AB])\d{7}$/;
  */
 export const MAX_FIELD_LENGTH = 512;
 
+/** Parses one data line (without its line terminator) against a file's layout. */
 export function parseLine(text: string, lineNumber: number, layout: Layout): ExtractRow | ExtractError {
   // Checked before splitting: a line cannot hold more than its fields and their separators.
   if (text.length > (MAX_FIELD_LENGTH + 1) * layout.width) {

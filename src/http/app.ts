@@ -37,6 +37,15 @@ export interface HttpOptions {
  */
 const MAX_AUTHORIZATION_REQUEST_BYTES = 4096;
 
+/**
+ * A new authorization request, as oidc-provider's router sees it: it ignores the case and one
+ * trailing slash (`/AUTH/` reaches Fastify's `/auth/*` route). `/auth/:uid`, a login resuming, is not.
+ */
+function isAuthorizationRequest(request: FastifyRequest): boolean {
+  const path = request.url.split('?')[0]!.toLowerCase();
+  return path === PROVIDER_ROUTES.authorization || path === `${PROVIDER_ROUTES.authorization}/`;
+}
+
 /** The last `hops` addresses of a request's chain are proxies of ours (proxy-addr's hop count). */
 function trustHops(hops: number): false | ((address: string, hop: number) => boolean) {
   return hops > 0 ? (_address, hop) => hop < hops : false;
@@ -54,9 +63,11 @@ export async function buildHttp(options: HttpOptions): Promise<FastifyInstance> 
 
   // A hijacked reply skips onSend below: the provider's pages (logout, errors) get their headers here.
   const toProvider = async (request: FastifyRequest, reply: FastifyReply) => {
-    if (request.url === PROVIDER_ROUTES.authorization || request.url.startsWith(`${PROVIDER_ROUTES.authorization}?`)) {
-      if (request.url.length > MAX_AUTHORIZATION_REQUEST_BYTES || Number(request.headers['content-length'] ?? 0) > MAX_AUTHORIZATION_REQUEST_BYTES) {
-        throw commonErrors.VALIDATION_FAILED({ message: `The authorization request is larger than ${MAX_AUTHORIZATION_REQUEST_BYTES} bytes.` });
+    if (isAuthorizationRequest(request)) {
+      // A body of unknown length (chunked) could be as large as oidc-provider reads (56 KB).
+      const bodyBytes = request.method === 'POST' ? Number(request.headers['content-length'] ?? Infinity) : 0;
+      if (request.url.length > MAX_AUTHORIZATION_REQUEST_BYTES || !(bodyBytes <= MAX_AUTHORIZATION_REQUEST_BYTES)) {
+        throw commonErrors.VALIDATION_FAILED({ message: `The authorization request is larger than ${MAX_AUTHORIZATION_REQUEST_BYTES} bytes, or of unknown length.` });
       }
       await options.beforeAuthorization?.(request);
     }

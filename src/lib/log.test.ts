@@ -56,4 +56,16 @@ it('nested and aggregated errors lose their commands too; the rest is kept', () 
   assert.ok(!text().includes('authorization-code-xyz') && !text().includes('challenge:abc'), text());
   assert.match(text(), /EINNER/);
   assert.match(text(), /several failed/);
+  assert.deepEqual(inner.command, { name: 'evalsha', args: ['key', 'authorization-code-xyz'] }, 'the live error is left as it was');
+});
+
+it('a live value with a cycle, or a non-error logged as err, is logged as pino would', () => {
+  const cyclic: Record<string, unknown> = { name: 'loop' };
+  cyclic.self = cyclic;
+  const { logger, text } = capture((stream) => createLogger('info', stream));
+  logger.error({ err: Object.assign(new Error('with a cycle'), { context: cyclic }) }, 'failed');
+  logger.error({ err: { command: 'kept: not an error' } }, 'odd');
+  assert.match(text(), /with a cycle/);
+  assert.match(text(), /\[Circular\]/);
+  assert.match(text(), /kept: not an error/);
 });

@@ -10,21 +10,27 @@ const REDACTED = ['req.headers.authorization', 'req.headers.cookie', '*.pin', '*
  */
 const SECRET_BEARING_ERROR_FIELDS = ['command', 'previousErrors'];
 
-function withoutSecretFields(serialized: unknown): unknown {
-  if (serialized === null || typeof serialized !== 'object') return serialized;
-  const record = serialized as Record<string, unknown>;
-  for (const field of SECRET_BEARING_ERROR_FIELDS) delete record[field];
-  // Nested errors, serialized the same way (aggregateErrors, an error-valued field).
-  for (const value of Object.values(record)) {
-    if (Array.isArray(value)) value.forEach(withoutSecretFields);
-    else if (value && typeof value === 'object') withoutSecretFields(value);
+/**
+ * Drops those fields from a serialized error and from the errors serialized within it (pino's
+ * serializer builds new objects for them, all of one prototype). Live values it copied by
+ * reference are never walked nor changed.
+ */
+function withoutSecretFields(serialized: Record<string, unknown>, prototype: object): void {
+  for (const field of SECRET_BEARING_ERROR_FIELDS) delete serialized[field];
+  for (const value of Object.values(serialized)) {
+    for (const nested of Array.isArray(value) ? value : [value]) {
+      if (nested !== null && typeof nested === 'object' && Object.getPrototypeOf(nested) === prototype) withoutSecretFields(nested as Record<string, unknown>, prototype);
+    }
   }
-  return record;
 }
 
 /** pino's error serializer, minus the fields of SECRET_BEARING_ERROR_FIELDS at any depth. */
 export function serializeError(error: unknown): unknown {
-  return withoutSecretFields(stdSerializers.err(error as Error));
+  const serialized: unknown = stdSerializers.err(error as Error);
+  // Not an error (a value thrown as is): pino passes it through untouched, and so do we.
+  if (serialized === error || serialized === null || typeof serialized !== 'object') return serialized;
+  withoutSecretFields(serialized as Record<string, unknown>, Object.getPrototypeOf(serialized) as object);
+  return serialized;
 }
 
 /** The service's logger: structured (pino), secrets redacted. */

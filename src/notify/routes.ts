@@ -12,8 +12,9 @@ import { canonicalIp } from '../defence/source.ts';
  */
 export async function outboxDevRoutes(app: FastifyInstance, deps: { outbox: OutboxStore }): Promise<void> {
   app.get('/dev/outbox', async (request, reply) => {
-    const ip = canonicalIp(request.ip);
-    if (!(ip.startsWith('127.') || ip === '::1')) return reply.callNotFound();
+    // The connection's own address: a forwarded one is whatever the client wrote (or a tunnel's).
+    const peer = canonicalIp(request.socket.remoteAddress ?? '');
+    if (!(peer.startsWith('127.') || peer === '::1') || request.headers['x-forwarded-for'] !== undefined) return reply.callNotFound();
     const messages = await deps.outbox.list({ limit: 50 });
     const rows = messages.map((m) => html`<article class="service">
         <p class="hint">${m.channel === 'email' ? 'E-mail' : 'SMS'} · ${formatDate(m.createdAt)} · à ${m.recipient}</p>
