@@ -1,4 +1,4 @@
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+import { isLoopbackHostname } from '../lib/loopback.ts';
 
 /**
  * Whether an smtp:// connection must be upgraded with STARTTLS or fail: in production, codes and
@@ -6,5 +6,5 @@ const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
  * that relay's job to send on with TLS); smtps:// is encrypted from the start anyway.
  */
 export function smtpRequiresTls(url: string, production: boolean): boolean {
-  return production && !LOOPBACK_HOSTS.has(new URL(url).hostname);
+  return production && !isLoopbackHostname(new URL(url).hostname);
 }

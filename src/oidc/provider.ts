@@ -6,6 +6,7 @@ import type { OidcModelStore } from './adapter.ts';
 import type { CookieKeys } from './cookie-keys.ts';
 import { adapterFactory } from './adapter.ts';
 import { clientSecretMatches } from './clients.ts';
+import { isLoopbackHostname } from '../lib/loopback.ts';
 import { html, page, raw } from '../http/html.ts';
 
 /**
@@ -57,8 +58,6 @@ const REFRESH_TOKEN_TTL_SECONDS = 14 * 24 * 3600;
 function hasOfflineAccess(grant: Grant): boolean {
   return (grant.getOIDCScope() ?? '').split(' ').includes('offline_access');
 }
-
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /**
  * The protocol choices services rely on (routes, scopes, claims, PKCE, client auth, algorithms,
@@ -193,7 +192,7 @@ function loginPolicy(freshLogin: ReadonlySet<string>) {
 
 function loopbackFetch(input: string | URL | Request, init?: RequestInit) {
   const url = new URL(input instanceof Request ? input.url : input);
-  if (init && LOOPBACK_HOSTS.has(url.hostname)) {
+  if (init && isLoopbackHostname(url.hostname)) {
     const { dispatcher: _ssrfGuard, ...rest } = init as RequestInit & { dispatcher?: unknown };
     return globalThis.fetch(input, rest);
   }

@@ -1,4 +1,5 @@
 import { BlockList, isIP } from 'node:net';
+import { isLoopbackHostname } from '../lib/loopback.ts';
 
 // Push services are public hosts: an endpoint naming a private, loopback or link-local address
 // would turn our server into a relay towards its own network (SSRF). Host names that resolve to
@@ -42,5 +43,5 @@ export function isAcceptablePushEndpoint(endpoint: string, options: { production
   if (url.username || url.password || url.hash) return false;
   if (url.protocol === 'https:') return url.hostname !== '' && !isPrivateHost(url.hostname) && (!options.production || isListedHost(url.hostname, options.pushHosts));
   if (url.protocol !== 'http:' || options.production) return false;
-  return ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  return isLoopbackHostname(url.hostname);
 }
